@@ -1,1 +1,25 @@
+//! vsnic host side: the driver of the vsnic SmartNIC (IPVS on an FPGA) and the daemon that is
+//! its control plane, plus the pieces of `vsnicadm`, the ipvsadm-style CLI.
+//!
+//! * [`backend`] — the device-access trait (registers, DMA, interrupt) and an in-memory fake.
+//! * [`driver`] — block discovery, exception and TX rings, table and counters.
+//! * [`net`] — parsing exception frames, building ARP.
+//! * [`service`] — virtual services, real servers, scheduling.
+//! * [`conn`] — the connection table (source of truth) and its NIC entries.
+//! * [`daemon`] — the event loop and exception handling.
+//! * [`control`] — the JSON-lines control socket.
+//! * [`cli`] — `vsnicadm` argument parsing and output.
+#![deny(unsafe_code)]
 
+pub mod backend;
+pub mod cli;
+pub mod conn;
+pub mod control;
+pub mod daemon;
+pub mod driver;
+pub mod net;
+pub mod service;
+
+pub use backend::{BackendError, DmaBuf, NicBackend};
+pub use daemon::{Daemon, DaemonConfig, DaemonStats, PortConfig};
+pub use driver::{Driver, ExceptionFrame, NicCounters, TxMode};

@@ -5,14 +5,17 @@
 //!
 //! | order | condition | reason |
 //! |---|---|---|
-//! | 1 | frame shorter than its Ethernet + IPv4 + TCP headers | `Truncated` |
+//! | 1 | frame shorter than an Ethernet header (14 bytes) | `Truncated` |
 //! | 2 | EtherType is not IPv4 (ARP, IPv6, VLAN…) | `NonIpv4` |
-//! | 3 | IPv4 header length ≠ 20 bytes | `IpOptions` |
-//! | 4 | IPv4 header checksum wrong | `BadChecksum` |
-//! | 5 | fragment (MF set or offset ≠ 0) | `Fragment` |
-//! | 6 | protocol is not TCP | `NonTcpUdp` |
-//! | 7 | TCP SYN | `Syn` |
-//! | 8 | no table entry | `Miss` |
+//! | 3 | frame shorter than Ethernet + IPv4 header (34 bytes) | `Truncated` |
+//! | 4 | IP version is not 4 | `NonIpv4` |
+//! | 5 | IPv4 header length ≠ 20 bytes | `IpOptions` |
+//! | 6 | IPv4 header checksum wrong | `BadChecksum` |
+//! | 7 | fragment (MF set or offset ≠ 0) | `Fragment` |
+//! | 8 | protocol is not TCP (UDP joins the fast path later) | `NonTcpUdp` |
+//! | 9 | frame shorter than Ethernet + IPv4 + TCP header (54 bytes) | `Truncated` |
+//! | 10 | TCP SYN without ACK (a new connection) | `Syn` |
+//! | 11 | no valid table entry with this 5-tuple in its bucket | `Miss` |
 //!
 //! If the exception queue cannot take the frame it is dropped and counted
 //! (`EXC_DROP`); the receive side never stalls.

@@ -63,12 +63,10 @@ pub mod table {
     pub const BASE: u32 = 0x0100;
     pub const TYPE_ID: u32 = 0x5653_0002;
     pub const VERSION: u32 = 0x0001_0000;
-    /// Command: bits 0..16 entry index, bit 31 write staged entry to index, bit 30 read entry at
-    /// index into the staging registers (readable one cycle later).
+    /// Command: bits 0..16 entry index, bit 31 write the staged entry to that index.
     pub const CMD: u32 = 0x0C;
     pub const CMD_INDEX_MASK: u32 = 0xFFFF;
     pub const CMD_WRITE: u32 = 1 << 31;
-    pub const CMD_READ: u32 = 1 << 30;
     /// First of `entry::WORDS` staging registers (word i at `DATA0 + 4 * i`).
     pub const DATA0: u32 = 0x20;
 }
@@ -142,7 +140,7 @@ pub const BLOCKS: &[Block] = &[
         version: table::VERSION,
         implemented_by: "hw core",
         regs: &[
-            reg("CMD", table::CMD, Wo, "bits 0..16 index; bit 31 write staged entry; bit 30 read entry"),
+            reg("CMD", table::CMD, Wo, "bits 0..16 index; bit 31 write the staged entry there in one cycle"),
             reg("DATA0..DATA7", table::DATA0, Rw, "entry staging words (see conn_entry layout)"),
         ],
     },

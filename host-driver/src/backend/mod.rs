@@ -1,0 +1,44 @@
+//! The device-access boundary: everything the driver needs from "a NIC" — BAR0 register access,
+//! DMA-able host memory and the exception interrupt. Implemented by the VFIO backend (real
+//! hardware), the simulator backend and [`fake::FakeNic`] (in-memory, for tests).
+
+use std::future::Future;
+
+pub mod fake;
+
+/// A DMA buffer handed out by a backend: `id` names it to the backend, `iova` is the address the
+/// device uses, `len` its size in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DmaBuf {
+    pub id: usize,
+    pub iova: u64,
+    pub len: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("backend is shut down")]
+    Closed,
+}
+
+/// Access to one vsnic device.
+///
+/// Register offsets are byte offsets into BAR0 (4-byte aligned). DMA offsets are byte offsets into
+/// the buffer. `wait_irq` completes once per interrupt on vector 0 (the exception queue); an
+/// interrupt raised while nobody waits is remembered, so a waiter that arrives late still wakes.
+pub trait NicBackend: Send + Sync + 'static {
+    fn read32(&self, off: u32) -> Result<u32, BackendError>;
+    fn write32(&self, off: u32, val: u32) -> Result<(), BackendError>;
+    fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError>;
+    fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError>;
+    fn dma_write(&self, buf: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError>;
+    fn wait_irq(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+}

@@ -1,0 +1,548 @@
+//! The device driver: block discovery, the host queues (exception ring in, TX ring out), the
+//! connection table and the counters, over any [`NicBackend`].
+//!
+//! The driver never hard-codes a block base: it walks the chain ([`regs::find`]) once at
+//! [`Driver::open`] and remembers the bases. Queue indices are free-running `u32`s (the contract's
+//! `queue` module): the number of used slots is always `head.wrapping_sub(tail)`.
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+use vsnic_contract::exception::NUM_REASONS;
+use vsnic_contract::queue::{self, exc_desc, tx_desc};
+use vsnic_contract::regs::{self, counters, exq, id, table, txq};
+use vsnic_contract::{entry, get_bits, set_bits, Entry, Reason};
+
+use crate::backend::{BackendError, DmaBuf, NicBackend};
+
+/// Largest ring the driver allocates (2^12 slots of 2 KiB = 8 MiB).
+pub const MAX_RING_LOG2: u32 = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error("backend: {0}")]
+    Backend(#[from] BackendError),
+    #[error("not a vsnic device: DESIGN_ID is {found:#010x}, expected {:#010x}", id::DESIGN_ID_VALUE)]
+    BadDesignId { found: u32 },
+    #[error("register block `{name}` (type {type_id:#010x}, major version {major}) not found in the block chain")]
+    MissingBlock { name: &'static str, type_id: u32, major: u32 },
+    #[error("device reports an unusable {what}: {value}")]
+    BadGeometry { what: &'static str, value: u32 },
+    #[error("ring size 2^{0} out of range (0..={MAX_RING_LOG2})")]
+    BadRingSize(u32),
+    #[error("table index {index} outside the table of {size} buckets")]
+    BadIndex { index: u32, size: u32 },
+    #[error("table bucket {0} holds an undefined action code")]
+    BadEntry(u32),
+    #[error("frame of {0} bytes cannot be sent (1..={max} bytes)", max = queue::MAX_FRAME)]
+    BadFrameLen(usize),
+    #[error("port {port} does not exist (the device has {num_ports})")]
+    BadPort { port: u8, num_ports: u32 },
+    #[error("TX ring is full")]
+    TxRingFull,
+    #[error("exception ring HEAD {head} is {ahead} slots past TAIL {tail} (ring of {size})")]
+    BadExqHead { head: u32, tail: u32, ahead: u32, size: u32 },
+}
+
+/// Ring sizes the driver asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverConfig {
+    pub exq_size_log2: u32,
+    pub txq_size_log2: u32,
+    /// Invalidate every table bucket at open (one CMD write per bucket), so entries left by a
+    /// previous run do not outlive the host's (empty) connection table.
+    pub clear_table: bool,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig { exq_size_log2: 8, txq_size_log2: 8, clear_table: true }
+    }
+}
+
+/// What the ID block says about the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct DeviceInfo {
+    pub hw_version: u32,
+    pub data_width: u32,
+    pub table_index_bits: u32,
+    pub num_ports: u32,
+}
+
+impl DeviceInfo {
+    pub fn table_size(&self) -> u32 {
+        1 << self.table_index_bits
+    }
+}
+
+/// One frame the NIC handed to the host, with its descriptor fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionFrame {
+    pub frame: Vec<u8>,
+    pub reason: Reason,
+    pub src_port: u8,
+    pub hit: bool,
+    pub index: u32,
+}
+
+/// How a host frame enters the NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    /// Sent unchanged out of `port`.
+    Bypass { port: u8 },
+    /// Looked up and rewritten like a frame received on `port`.
+    Lookup { port: u8 },
+}
+
+/// Every counter of the device.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NicCounters {
+    pub rx_frames: u32,
+    pub tx_frames: u32,
+    pub fastpath: u32,
+    pub exc_frames: u32,
+    pub exc_drop: u32,
+    /// Exceptions per [`Reason`] code.
+    pub exc_reason: [u32; NUM_REASONS],
+    pub exq_ring_full_drops: u32,
+    pub txq_bad_desc: u32,
+}
+
+/// Base addresses of the blocks, found at open.
+#[derive(Debug, Clone, Copy)]
+struct Bases {
+    table: u32,
+    counters: u32,
+    exq: u32,
+    txq: u32,
+}
+
+#[derive(Debug)]
+struct Ring {
+    buf: DmaBuf,
+    size_log2: u32,
+    /// The index the host owns (EXQ: TAIL, TXQ: HEAD).
+    ours: u32,
+    /// TXQ only: last TAIL read from the device (refreshed when the ring looks full).
+    theirs: u32,
+}
+
+impl Ring {
+    fn slots(&self) -> u32 {
+        1 << self.size_log2
+    }
+    fn slot_offset(&self, index: u32) -> usize {
+        (index & (self.slots() - 1)) as usize * queue::SLOT_BYTES
+    }
+}
+
+/// The driver of one vsnic device.
+pub struct Driver<B: NicBackend> {
+    backend: Arc<B>,
+    info: DeviceInfo,
+    bases: Bases,
+    exq: Ring,
+    txq: Ring,
+    /// Exception slots skipped because their descriptor made no sense.
+    bad_exc_desc: u64,
+    /// What the driver last wrote to each table bucket (the table is write-only).
+    shadow: Vec<[u32; entry::WORDS]>,
+}
+
+impl<B: NicBackend> Driver<B> {
+    /// Discover the device with default ring sizes; see [`Driver::open_with`].
+    pub fn open(backend: Arc<B>) -> Result<Self, DriverError> {
+        Self::open_with(backend, DriverConfig::default())
+    }
+
+    /// Discover the blocks, check the ID block, allocate and program both rings and enable the
+    /// exception interrupt.
+    pub fn open_with(backend: Arc<B>, cfg: DriverConfig) -> Result<Self, DriverError> {
+        for l in [cfg.exq_size_log2, cfg.txq_size_log2] {
+            if l > MAX_RING_LOG2 {
+                return Err(DriverError::BadRingSize(l));
+            }
+        }
+        let find = |name, type_id: u32, version: u32| -> Result<u32, DriverError> {
+            regs::find(|a| backend.read32(a), type_id, version)?.ok_or(DriverError::MissingBlock {
+                name,
+                type_id,
+                major: version >> 16,
+            })
+        };
+        let id_base = find("id", id::TYPE_ID, id::VERSION)?;
+        let design = backend.read32(id_base + id::DESIGN_ID)?;
+        if design != id::DESIGN_ID_VALUE {
+            return Err(DriverError::BadDesignId { found: design });
+        }
+        let info = DeviceInfo {
+            hw_version: backend.read32(id_base + id::HW_VERSION)?,
+            data_width: backend.read32(id_base + id::DATA_WIDTH)?,
+            table_index_bits: backend.read32(id_base + id::TABLE_INDEX_BITS)?,
+            num_ports: backend.read32(id_base + id::NUM_PORTS)?,
+        };
+        if info.hw_version != id::HW_VERSION_VALUE {
+            warn!(found = info.hw_version, expected = id::HW_VERSION_VALUE, "HW_VERSION differs from this driver's contract");
+        }
+        // The CMD index field is 16 bits; the port fields are 2 bits.
+        if !(1..=16).contains(&info.table_index_bits) {
+            return Err(DriverError::BadGeometry { what: "TABLE_INDEX_BITS", value: info.table_index_bits });
+        }
+        if !(1..=4).contains(&info.num_ports) {
+            return Err(DriverError::BadGeometry { what: "NUM_PORTS", value: info.num_ports });
+        }
+        let bases = Bases {
+            table: find("table", table::TYPE_ID, table::VERSION)?,
+            counters: find("counters", counters::TYPE_ID, counters::VERSION)?,
+            exq: find("exq", exq::TYPE_ID, exq::VERSION)?,
+            txq: find("txq", txq::TYPE_ID, txq::VERSION)?,
+        };
+        let exq = Self::setup_ring(&*backend, bases.exq, cfg.exq_size_log2)?;
+        let txq = Self::setup_ring(&*backend, bases.txq, cfg.txq_size_log2)?;
+        let mut drv = Driver {
+            backend,
+            info,
+            bases,
+            exq,
+            txq,
+            bad_exc_desc: 0,
+            shadow: vec![[0; entry::WORDS]; info.table_size() as usize],
+        };
+        if cfg.clear_table {
+            drv.clear_table()?;
+        }
+        drv.backend.write32(bases.exq + exq::IRQ_EN, 1)?;
+        debug!(?info, "vsnic device opened");
+        Ok(drv)
+    }
+
+    /// Allocate a ring and program BASE and SIZE (which resets both indices to 0). EXQ and TXQ
+    /// share the register offsets of BASE_LO/BASE_HI/SIZE_LOG2.
+    fn setup_ring(backend: &B, base: u32, size_log2: u32) -> Result<Ring, DriverError> {
+        let buf = backend.dma_alloc(queue::SLOT_BYTES << size_log2)?;
+        backend.write32(base + exq::BASE_LO, buf.iova as u32)?;
+        backend.write32(base + exq::BASE_HI, (buf.iova >> 32) as u32)?;
+        backend.write32(base + exq::SIZE_LOG2, size_log2)?;
+        Ok(Ring { buf, size_log2, ours: 0, theirs: 0 })
+    }
+
+    pub fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    pub fn info(&self) -> DeviceInfo {
+        self.info
+    }
+
+    /// Exception slots skipped so far because of an impossible descriptor.
+    pub fn bad_exception_descriptors(&self) -> u64 {
+        self.bad_exc_desc
+    }
+
+    /// Re-read the queue indices from the device (after another agent moved them, e.g. when
+    /// taking over a running device).
+    pub fn resync_queues(&mut self) -> Result<(), DriverError> {
+        self.exq.ours = self.backend.read32(self.bases.exq + exq::TAIL)?;
+        self.txq.ours = self.backend.read32(self.bases.txq + txq::HEAD)?;
+        self.txq.theirs = self.backend.read32(self.bases.txq + txq::TAIL)?;
+        Ok(())
+    }
+
+    /// Take up to `max` frames from the exception ring (TAIL towards HEAD), then hand the slots
+    /// back by writing TAIL. Slots with an impossible descriptor (length beyond a slot, unknown
+    /// reason) are skipped and counted.
+    pub fn poll_exceptions(&mut self, max: usize) -> Result<Vec<ExceptionFrame>, DriverError> {
+        let head = self.backend.read32(self.bases.exq + exq::HEAD)?;
+        let tail = self.exq.ours;
+        let ahead = head.wrapping_sub(tail);
+        if ahead > self.exq.slots() {
+            return Err(DriverError::BadExqHead { head, tail, ahead, size: self.exq.slots() });
+        }
+        let n = (ahead as usize).min(max);
+        let mut out = Vec::with_capacity(n);
+        let mut desc = [0u8; queue::DESC_BYTES];
+        for i in 0..n as u32 {
+            let slot = self.exq.slot_offset(tail.wrapping_add(i));
+            self.backend.dma_read(&self.exq.buf, slot, &mut desc)?;
+            let d = queue::desc_from_bytes(&desc);
+            let len = get_bits(&d, exc_desc::LEN) as usize;
+            let reason = Reason::from_code(get_bits(&d, exc_desc::REASON) as u8);
+            let (Some(reason), true) = (reason, len <= queue::MAX_FRAME) else {
+                self.bad_exc_desc += 1;
+                debug!(?d, "skipping exception slot with a bad descriptor");
+                continue;
+            };
+            let mut frame = vec![0; len];
+            self.backend.dma_read(&self.exq.buf, slot + queue::DESC_BYTES, &mut frame)?;
+            out.push(ExceptionFrame {
+                frame,
+                reason,
+                src_port: get_bits(&d, exc_desc::SRC_PORT) as u8,
+                hit: get_bits(&d, exc_desc::HIT) == 1,
+                index: get_bits(&d, exc_desc::ENTRY_INDEX) as u32,
+            });
+        }
+        if n > 0 {
+            self.exq.ours = tail.wrapping_add(n as u32);
+            self.backend.write32(self.bases.exq + exq::TAIL, self.exq.ours)?;
+        }
+        Ok(out)
+    }
+
+    /// Queue `frame` on the TX ring. Errors (never panics) on a bad length or port or a full ring.
+    pub fn transmit(&mut self, frame: &[u8], mode: TxMode) -> Result<(), DriverError> {
+        if frame.is_empty() || frame.len() > queue::MAX_FRAME {
+            return Err(DriverError::BadFrameLen(frame.len()));
+        }
+        let (port, bypass) = match mode {
+            TxMode::Bypass { port } => (port, true),
+            TxMode::Lookup { port } => (port, false),
+        };
+        if port as u32 >= self.info.num_ports {
+            return Err(DriverError::BadPort { port, num_ports: self.info.num_ports });
+        }
+        let head = self.txq.ours;
+        if head.wrapping_sub(self.txq.theirs) >= self.txq.slots() {
+            // Looks full with the cached TAIL: ask the device how far it got.
+            self.txq.theirs = self.backend.read32(self.bases.txq + txq::TAIL)?;
+            if head.wrapping_sub(self.txq.theirs) >= self.txq.slots() {
+                return Err(DriverError::TxRingFull);
+            }
+        }
+        let mut d = [0u32; queue::DESC_BYTES / 4];
+        set_bits(&mut d, tx_desc::LEN, frame.len() as u64);
+        set_bits(&mut d, tx_desc::PORT, port as u64);
+        set_bits(&mut d, tx_desc::BYPASS, bypass as u64);
+        let slot = self.txq.slot_offset(head);
+        self.backend.dma_write(&self.txq.buf, slot + queue::DESC_BYTES, frame)?;
+        self.backend.dma_write(&self.txq.buf, slot, &queue::desc_to_bytes(&d))?;
+        self.txq.ours = head.wrapping_add(1);
+        self.backend.write32(self.bases.txq + txq::HEAD, self.txq.ours)?;
+        Ok(())
+    }
+
+    fn check_index(&self, index: u32) -> Result<(), DriverError> {
+        let size = self.info.table_size();
+        if index >= size {
+            return Err(DriverError::BadIndex { index, size });
+        }
+        Ok(())
+    }
+
+    /// Write `e` into table bucket `index`: stage all words, then one CMD write (the NIC swaps the
+    /// whole entry at once).
+    pub fn write_entry(&mut self, index: u32, e: &Entry) -> Result<(), DriverError> {
+        self.check_index(index)?;
+        self.write_words(index, &e.to_words())
+    }
+
+    fn write_words(&mut self, index: u32, words: &[u32; entry::WORDS]) -> Result<(), DriverError> {
+        // Forget the old copy first: if a register write fails, the bucket's content is unknown
+        // and reads as invalid rather than as a stale entry.
+        self.shadow[index as usize] = [0; entry::WORDS];
+        for (i, w) in words.iter().enumerate() {
+            self.backend.write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
+        }
+        self.backend.write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
+        self.shadow[index as usize] = *words;
+        Ok(())
+    }
+
+    /// Invalidate every bucket (a fresh start: the host's connection table starts empty).
+    pub fn clear_table(&mut self) -> Result<(), DriverError> {
+        let zero = [0; entry::WORDS];
+        for (i, w) in zero.iter().enumerate() {
+            self.backend.write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
+        }
+        for index in 0..self.info.table_size() {
+            self.backend.write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
+        }
+        self.shadow.iter_mut().for_each(|w| *w = zero);
+        Ok(())
+    }
+
+    /// Invalidate table bucket `index`.
+    pub fn clear_entry(&mut self, index: u32) -> Result<(), DriverError> {
+        self.write_entry(index, &Entry::default())
+    }
+
+    /// The entry of table bucket `index`. The contract's table block is write-only (CMD has no
+    /// read command), so this is the driver's copy of the last words written there (all zero —
+    /// invalid — after open, which clears the device table).
+    pub fn read_entry(&mut self, index: u32) -> Result<Entry, DriverError> {
+        self.check_index(index)?;
+        Entry::from_words(&self.shadow[index as usize]).ok_or(DriverError::BadEntry(index))
+    }
+
+    /// All device counters.
+    pub fn counters(&self) -> Result<NicCounters, DriverError> {
+        let b = &self.backend;
+        let c = self.bases.counters;
+        let mut exc_reason = [0u32; NUM_REASONS];
+        for (i, r) in exc_reason.iter_mut().enumerate() {
+            *r = b.read32(c + counters::EXC_REASON0 + 4 * i as u32)?;
+        }
+        Ok(NicCounters {
+            rx_frames: b.read32(c + counters::RX_FRAMES)?,
+            tx_frames: b.read32(c + counters::TX_FRAMES)?,
+            fastpath: b.read32(c + counters::FASTPATH)?,
+            exc_frames: b.read32(c + counters::EXC_FRAMES)?,
+            exc_drop: b.read32(c + counters::EXC_DROP)?,
+            exc_reason,
+            exq_ring_full_drops: b.read32(self.bases.exq + exq::RING_FULL_DROPS)?,
+            txq_bad_desc: b.read32(self.bases.txq + txq::BAD_DESC)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fake::{FakeConfig, FakeNic};
+    use vsnic_contract::{Action, FlowKey};
+
+    fn open(cfg: DriverConfig) -> (Arc<FakeNic>, Driver<FakeNic>) {
+        let nic = Arc::new(FakeNic::default());
+        let drv = Driver::open_with(nic.clone(), cfg).unwrap();
+        (nic, drv)
+    }
+
+    #[test]
+    fn discovery_reads_geometry_and_programs_rings() {
+        let nic = Arc::new(FakeNic::new(FakeConfig { table_index_bits: 10, num_ports: 4, ..Default::default() }));
+        let drv = Driver::open(nic.clone()).unwrap();
+        assert_eq!(
+            drv.info(),
+            DeviceInfo { hw_version: id::HW_VERSION_VALUE, data_width: 64, table_index_bits: 10, num_ports: 4 }
+        );
+        assert_eq!(drv.info().table_size(), 1024);
+        assert_eq!(nic.read32(exq::BASE + exq::SIZE_LOG2).unwrap(), 8);
+        assert_eq!(nic.read32(exq::BASE + exq::IRQ_EN).unwrap(), 1);
+        assert_ne!(nic.read32(exq::BASE + exq::BASE_LO).unwrap(), 0);
+        assert_ne!(nic.read32(txq::BASE + txq::BASE_HI).unwrap(), 0, "IOVAs above 4 GiB are split");
+    }
+
+    #[test]
+    fn missing_block_and_bad_design_id_are_reported() {
+        let nic = FakeNic::new(FakeConfig { omit_blocks: vec![txq::TYPE_ID], ..Default::default() });
+        let err = Driver::open(Arc::new(nic)).err().unwrap();
+        assert!(matches!(err, DriverError::MissingBlock { name: "txq", .. }), "{err}");
+        assert!(err.to_string().contains("`txq`"), "{err}");
+
+        let nic = FakeNic::new(FakeConfig { design_id: 0x1234, ..Default::default() });
+        let err = Driver::open(Arc::new(nic)).err().unwrap();
+        assert!(matches!(err, DriverError::BadDesignId { found: 0x1234 }), "{err}");
+
+        let nic = FakeNic::new(FakeConfig { num_ports: 0, ..Default::default() });
+        assert!(matches!(Driver::open(Arc::new(nic)), Err(DriverError::BadGeometry { .. })));
+        let err = Driver::open_with(Arc::new(FakeNic::default()), DriverConfig { exq_size_log2: 20, ..Default::default() });
+        assert!(matches!(err, Err(DriverError::BadRingSize(20))));
+    }
+
+    #[test]
+    fn entry_round_trips_through_the_table_block() {
+        let (nic, mut drv) = open(DriverConfig::default());
+        let e = Entry {
+            key: FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 },
+            valid: true,
+            action: Action::Dnat,
+            egress_port: 1,
+            nat_addr: [10, 1, 0, 2],
+            nat_port: 8080,
+            dmac: [2, 0, 0, 0, 1, 2],
+            smac: [2, 0, 0, 0, 0, 1],
+        };
+        drv.write_entry(77, &e).unwrap();
+        assert_eq!(nic.table_words(77), e.to_words(), "the write landed in the NIC table");
+        assert_eq!(nic.valid_buckets(), vec![77]);
+        assert_eq!(drv.read_entry(77).unwrap(), e);
+        assert_eq!(drv.read_entry(78).unwrap(), Entry::default());
+        drv.clear_entry(77).unwrap();
+        assert!(nic.valid_buckets().is_empty());
+        assert!(matches!(drv.write_entry(4096, &e), Err(DriverError::BadIndex { index: 4096, size: 4096 })));
+        assert!(matches!(drv.read_entry(u32::MAX), Err(DriverError::BadIndex { .. })));
+    }
+
+    #[test]
+    fn exception_ring_consumes_across_wrap_of_free_running_indices() {
+        let (nic, mut drv) = open(DriverConfig { exq_size_log2: 2, txq_size_log2: 2, clear_table: true });
+        // As after a long uptime: indices just below 2^32.
+        nic.set_exq_indices(u32::MAX - 2);
+        drv.resync_queues().unwrap();
+        let mut next = 0u8;
+        let mut seen = Vec::new();
+        for round in 0..5 {
+            for _ in 0..3 {
+                let len = 60 + next as usize;
+                assert!(nic.inject_exception(&vec![next; len], Reason::Miss, round % 2, round == 1, next as u32));
+                next += 1;
+            }
+            // take in batches of 2 to leave some behind between polls
+            loop {
+                let got = drv.poll_exceptions(2).unwrap();
+                if got.is_empty() {
+                    break;
+                }
+                seen.extend(got);
+            }
+        }
+        assert_eq!(seen.len(), 15);
+        for (i, e) in seen.iter().enumerate() {
+            assert_eq!(e.frame, vec![i as u8; 60 + i]);
+            assert_eq!(e.index, i as u32);
+            assert_eq!(e.reason, Reason::Miss);
+            assert_eq!(e.src_port, (i / 3 % 2) as u8);
+            assert_eq!(e.hit, i / 3 == 1);
+        }
+        let tail = nic.read32(exq::BASE + exq::TAIL).unwrap();
+        assert_eq!(tail, (u32::MAX - 2).wrapping_add(15), "TAIL written back and wrapped");
+        assert_eq!(nic.read32(exq::BASE + exq::HEAD).unwrap(), tail);
+        // a full ring is drained completely; the fifth is dropped by the NIC
+        for i in 0..5 {
+            nic.inject_exception(&[i; 64], Reason::Syn, 0, false, 0);
+        }
+        assert_eq!(drv.poll_exceptions(100).unwrap().len(), 4);
+        assert_eq!(drv.counters().unwrap().exq_ring_full_drops, 1);
+    }
+
+    #[test]
+    fn tx_ring_full_and_bad_frames_are_errors() {
+        let (nic, mut drv) = open(DriverConfig { exq_size_log2: 2, txq_size_log2: 2, clear_table: true });
+        nic.set_txq_indices(u32::MAX - 1);
+        drv.resync_queues().unwrap();
+        for i in 0..4u8 {
+            drv.transmit(&[i; 64], TxMode::Bypass { port: i % 2 }).unwrap();
+        }
+        assert!(matches!(drv.transmit(&[9; 64], TxMode::Lookup { port: 0 }), Err(DriverError::TxRingFull)));
+        let sent = nic.take_tx();
+        assert_eq!(sent.len(), 4);
+        for (i, f) in sent.iter().enumerate() {
+            assert_eq!(f.frame, vec![i as u8; 64]);
+            assert_eq!((f.len, f.port, f.bypass), (64, i as u8 % 2, true));
+        }
+        drv.transmit(&[9; 100], TxMode::Lookup { port: 1 }).unwrap();
+        let sent = nic.take_tx();
+        assert_eq!((sent[0].len, sent[0].port, sent[0].bypass), (100, 1, false));
+
+        assert!(matches!(drv.transmit(&[], TxMode::Bypass { port: 0 }), Err(DriverError::BadFrameLen(0))));
+        let big = vec![0u8; queue::MAX_FRAME + 1];
+        assert!(matches!(drv.transmit(&big, TxMode::Bypass { port: 0 }), Err(DriverError::BadFrameLen(_))));
+        drv.transmit(&big[1..], TxMode::Bypass { port: 0 }).unwrap();
+        assert!(matches!(drv.transmit(&[1; 60], TxMode::Bypass { port: 2 }), Err(DriverError::BadPort { .. })));
+        assert_eq!(nic.take_tx()[0].len, queue::MAX_FRAME);
+    }
+
+    #[test]
+    fn counters_are_read() {
+        let (nic, drv) = open(DriverConfig::default());
+        nic.set_core_counters(10, 9, 8);
+        nic.inject_exception(&[0; 60], Reason::NonIpv4, 0, false, 0);
+        nic.inject_exception(&[0; 60], Reason::Syn, 0, false, 0);
+        nic.inject_exception(&[0; 60], Reason::Syn, 1, false, 0);
+        let c = drv.counters().unwrap();
+        assert_eq!((c.rx_frames, c.tx_frames, c.fastpath, c.exc_frames), (10, 9, 8, 3));
+        assert_eq!(c.exc_reason[Reason::Syn as usize], 2);
+        assert_eq!(c.exc_reason[Reason::NonIpv4 as usize], 1);
+        assert_eq!(c.exc_drop, 0);
+    }
+}

@@ -1,0 +1,301 @@
+//! The pure-Rust reference model of the core: what the circuit must do to each frame.
+//!
+//! It is written independently of the circuit (byte arrays and host-order arithmetic, no lane
+//! tricks), so the differential tests in [`crate::core`] compare two implementations of the same
+//! specification. The classification order is the one documented in
+//! [`vsnic_contract::exception`].
+
+use vsnic_contract::entry::{self, Action, Entry};
+use vsnic_contract::exception::NUM_REASONS;
+use vsnic_contract::{hash, stream, FlowKey, Reason};
+
+/// Ethernet + IPv4 + TCP header bytes the fast path needs.
+pub const MIN_TCP_FRAME: usize = 54;
+
+/// Counters, as the core's counter block reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rx_frames: u32,
+    pub tx_frames: u32,
+    pub fastpath: u32,
+    pub exc_frames: u32,
+    pub exc_drop: u32,
+    pub exc_reason: [u32; NUM_REASONS],
+}
+
+/// Exception side band, as emitted with the last beat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExcMeta {
+    pub reason: Reason,
+    pub src_port: u8,
+    pub hit: bool,
+    pub index: u32,
+    pub len: u16,
+}
+
+/// What became of one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Tx { port: u8, frame: Vec<u8> },
+    Exception { frame: Vec<u8>, meta: ExcMeta },
+    Dropped,
+}
+
+/// The reference model of the core.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub table_bits: u32,
+    table: Vec<[u32; entry::WORDS]>,
+    pub counters: Counters,
+}
+
+fn be16(f: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([f[at], f[at + 1]])
+}
+
+/// RFC 1624 eqn. 3 over 16-bit words: HC' = ~(~HC + ~m + m') for every changed word.
+pub fn csum_update(hc: u16, old: &[u16], new: &[u16]) -> u16 {
+    let mut sum = !hc as u32;
+    for w in old {
+        sum += !*w as u32;
+    }
+    for w in new {
+        sum += *w as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Ones'-complement sum of big-endian 16-bit words (for checking).
+pub fn ones_sum(data: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for c in data.chunks(2) {
+        sum += u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]) as u32;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+fn words(a: [u8; 4]) -> [u16; 2] {
+    [be16(&a, 0), be16(&a, 2)]
+}
+
+impl Model {
+    pub fn new(table_bits: u32) -> Model {
+        Model {
+            table_bits,
+            table: vec![[0; entry::WORDS]; 1 << table_bits],
+            counters: Counters::default(),
+        }
+    }
+
+    /// What the table block's CMD write does.
+    pub fn write_entry(&mut self, index: u32, words: [u32; entry::WORDS]) {
+        let n = self.table.len();
+        self.table[index as usize % n] = words;
+    }
+
+    /// Classify a received frame: the exception reason, or `None` for the fast path.
+    pub fn classify(frame: &[u8]) -> Reason {
+        let len = frame.len();
+        if len < 14 {
+            return Reason::Truncated;
+        }
+        if be16(frame, 12) != 0x0800 {
+            return Reason::NonIpv4;
+        }
+        if len < 34 {
+            return Reason::Truncated;
+        }
+        if frame[14] >> 4 != 4 {
+            return Reason::NonIpv4;
+        }
+        if frame[14] & 0xf != 5 {
+            return Reason::IpOptions;
+        }
+        if ones_sum(&frame[14..34]) != 0xffff {
+            return Reason::BadChecksum;
+        }
+        if be16(frame, 20) & 0x3fff != 0 {
+            return Reason::Fragment;
+        }
+        if frame[23] != 6 {
+            return Reason::NonTcpUdp;
+        }
+        if len < MIN_TCP_FRAME {
+            return Reason::Truncated;
+        }
+        let flags = frame[47];
+        if flags & 0x02 != 0 && flags & 0x10 == 0 {
+            return Reason::Syn;
+        }
+        Reason::None
+    }
+
+    /// The 5-tuple of a classified TCP frame.
+    pub fn key(frame: &[u8]) -> FlowKey {
+        FlowKey {
+            saddr: frame[26..30].try_into().unwrap(),
+            daddr: frame[30..34].try_into().unwrap(),
+            sport: be16(frame, 34),
+            dport: be16(frame, 36),
+            proto: frame[23],
+        }
+    }
+
+    /// The entry `key` hits, with its bucket index.
+    fn lookup(&self, key: &FlowKey) -> (u32, Option<Entry>) {
+        let index = hash::bucket(key, self.table_bits);
+        let e = Entry::from_words(&self.table[index as usize]).filter(|e| e.valid && e.key == *key);
+        (index, e)
+    }
+
+    /// Apply an entry's action to a copy of the frame.
+    pub fn rewrite(frame: &[u8], e: &Entry) -> Vec<u8> {
+        let mut f = frame.to_vec();
+        f[0..6].copy_from_slice(&e.dmac);
+        f[6..12].copy_from_slice(&e.smac);
+        let (addr_at, port_at) = match e.action {
+            Action::Forward => return f,
+            Action::Dnat => (30, 36),
+            Action::Snat => (26, 34),
+        };
+        let old_addr: [u8; 4] = f[addr_at..addr_at + 4].try_into().unwrap();
+        let old_port = be16(&f, port_at);
+        let ip_csum = csum_update(be16(&f, 24), &words(old_addr), &words(e.nat_addr));
+        let old_t = [words(old_addr)[0], words(old_addr)[1], old_port];
+        let new_t = [words(e.nat_addr)[0], words(e.nat_addr)[1], e.nat_port];
+        let tcp_csum = csum_update(be16(&f, 50), &old_t, &new_t);
+        f[addr_at..addr_at + 4].copy_from_slice(&e.nat_addr);
+        f[port_at..port_at + 2].copy_from_slice(&e.nat_port.to_be_bytes());
+        f[24..26].copy_from_slice(&ip_csum.to_be_bytes());
+        f[50..52].copy_from_slice(&tcp_csum.to_be_bytes());
+        f
+    }
+
+    /// Process one frame entering the core with side band `user`. `exc_ready` is whether the
+    /// exception stream could take a frame when this one reached the output.
+    pub fn process(&mut self, frame: &[u8], user: u8, exc_ready: bool) -> Verdict {
+        let c = &mut self.counters;
+        c.rx_frames = c.rx_frames.wrapping_add(1);
+        let port = user & 3;
+        let from_host = user >> stream::FROM_HOST.start & 1 == 1;
+        let bypass = user >> stream::BYPASS.start & 1 == 1;
+        let reason = Model::classify(frame);
+        let lookup_ok = matches!(reason, Reason::None | Reason::Syn);
+        let (index, hit) = if lookup_ok {
+            self.lookup(&Model::key(frame))
+        } else {
+            (0, None)
+        };
+        let c = &mut self.counters;
+        if from_host {
+            c.tx_frames = c.tx_frames.wrapping_add(1);
+            return match hit {
+                Some(e) if !bypass => Verdict::Tx { port: e.egress_port, frame: Model::rewrite(frame, &e) },
+                _ => Verdict::Tx { port, frame: frame.to_vec() },
+            };
+        }
+        let reason = match (reason, hit) {
+            (Reason::None, Some(e)) => {
+                c.tx_frames = c.tx_frames.wrapping_add(1);
+                c.fastpath = c.fastpath.wrapping_add(1);
+                return Verdict::Tx { port: e.egress_port, frame: Model::rewrite(frame, &e) };
+            }
+            (Reason::None, None) => Reason::Miss,
+            (r, _) => r,
+        };
+        c.exc_reason[reason as usize] = c.exc_reason[reason as usize].wrapping_add(1);
+        if !exc_ready {
+            c.exc_drop = c.exc_drop.wrapping_add(1);
+            return Verdict::Dropped;
+        }
+        c.exc_frames = c.exc_frames.wrapping_add(1);
+        let meta = ExcMeta {
+            reason,
+            src_port: port,
+            hit: hit.is_some(),
+            index,
+            len: frame.len() as u16,
+        };
+        Verdict::Exception { frame: frame.to_vec(), meta }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    pub fn tcp_frame(key: &FlowKey, flags_syn: bool, payload: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb])
+            .ipv4(key.saddr, key.daddr, 64)
+            .tcp(key.sport, key.dport, 1000, 65535);
+        let b = if flags_syn { b.syn() } else { b.ack(5) };
+        let mut out = Vec::new();
+        b.write(&mut out, payload).unwrap();
+        out
+    }
+
+    fn key() -> FlowKey {
+        FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 }
+    }
+
+    #[test]
+    fn dnat_rewrites_and_checksums_stay_valid() {
+        let mut m = Model::new(8);
+        let e = Entry {
+            key: key(),
+            valid: true,
+            action: Action::Dnat,
+            egress_port: 1,
+            nat_addr: [10, 1, 0, 2],
+            nat_port: 8080,
+            dmac: [2, 0, 0, 0, 1, 2],
+            smac: [2, 0, 0, 0, 0, 1],
+        };
+        m.write_entry(hash::bucket(&key(), 8), e.to_words());
+        let f = tcp_frame(&key(), false, b"hello");
+        let Verdict::Tx { port, frame } = m.process(&f, 0, true) else { panic!() };
+        assert_eq!(port, 1);
+        let p = etherparse::SlicedPacket::from_ethernet(&frame).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!() };
+        assert_eq!(ip.header().destination(), [10, 1, 0, 2]);
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else { panic!() };
+        assert_eq!(tcp.destination_port(), 8080);
+        let want = tcp
+            .to_header()
+            .calc_checksum_ipv4(&ip.header().to_header(), tcp.payload())
+            .unwrap();
+        assert_eq!(tcp.checksum(), want);
+        assert_eq!(ones_sum(&frame[14..34]), 0xffff);
+        assert_eq!(m.counters.fastpath, 1);
+    }
+
+    #[test]
+    fn classification_order() {
+        let f = tcp_frame(&key(), true, b"");
+        assert_eq!(Model::classify(&f), Reason::Syn);
+        assert_eq!(Model::classify(&f[..53]), Reason::Truncated);
+        assert_eq!(Model::classify(&f[..10]), Reason::Truncated);
+        let mut g = f.clone();
+        g[24] ^= 1;
+        assert_eq!(Model::classify(&g), Reason::BadChecksum);
+        let mut arp = f.clone();
+        arp[12] = 0x08;
+        arp[13] = 0x06;
+        assert_eq!(Model::classify(&arp[..42]), Reason::NonIpv4);
+        let ok = tcp_frame(&key(), false, b"x");
+        assert_eq!(Model::classify(&ok), Reason::None);
+        let mut m = Model::new(8);
+        let v = m.process(&ok, 0, true);
+        assert!(matches!(v, Verdict::Exception { meta: ExcMeta { reason: Reason::Miss, .. }, .. }));
+        assert_eq!(m.process(&ok, 0, false), Verdict::Dropped);
+        assert_eq!(m.counters.exc_drop, 1);
+        assert_eq!(m.counters.exc_reason[Reason::Miss as usize], 2);
+    }
+}

@@ -1,0 +1,344 @@
+//! The core's register blocks: identification, table access and counters, at the addresses and
+//! with the header words the contract gives ([`vsnic_contract::regs`]). Reads return data on the
+//! cycle after `csr_read`; writes take effect at the clock edge.
+//!
+//! A table write is staged: the host writes the entry's words into `DATA0..`, then `CMD` with
+//! the write bit and the index; the whole entry is written into the table RAM in that cycle.
+
+use rust_hdl::prelude::*;
+use vsnic_contract::{entry, regs};
+
+#[derive(LogicBlock)]
+pub struct Csr<const W: usize, const T: usize> {
+    pub clock: Signal<In, Clock>,
+    pub csr_addr: Signal<In, Bits<16>>,
+    pub csr_wdata: Signal<In, Bits<32>>,
+    pub csr_write: Signal<In, Bit>,
+    pub csr_read: Signal<In, Bit>,
+    pub csr_rdata: Signal<Out, Bits<32>>,
+    pub tw_enable: Signal<Out, Bit>,
+    pub tw_index: Signal<Out, Bits<T>>,
+    pub tw_entry: Signal<Out, Bits<{ entry::BITS }>>,
+    pub ev_rx: Signal<In, Bit>,
+    pub ev_tx: Signal<In, Bit>,
+    pub ev_fastpath: Signal<In, Bit>,
+    pub ev_exc: Signal<In, Bit>,
+    pub ev_exc_drop: Signal<In, Bit>,
+    pub ev_reason: Signal<In, Bits<8>>,
+    rdata: DFF<Bits<32>>,
+    staging: DFF<Bits<{ entry::BITS }>>,
+    c_rx: DFF<Bits<32>>,
+    c_tx: DFF<Bits<32>>,
+    c_fastpath: DFF<Bits<32>>,
+    c_exc: DFF<Bits<32>>,
+    c_exc_drop: DFF<Bits<32>>,
+    c_r1: DFF<Bits<32>>,
+    c_r2: DFF<Bits<32>>,
+    c_r3: DFF<Bits<32>>,
+    c_r4: DFF<Bits<32>>,
+    c_r5: DFF<Bits<32>>,
+    c_r6: DFF<Bits<32>>,
+    c_r7: DFF<Bits<32>>,
+    c_r8: DFF<Bits<32>>,
+    c_r9: DFF<Bits<32>>,
+    counting: Signal<Local, Bit>,
+    word_off: Signal<Local, Bits<16>>,
+    word_shift: Signal<Local, Bits<16>>,
+    word_mask: Signal<Local, Bits<{ entry::BITS }>>,
+    staged_word: Signal<Local, Bits<{ entry::BITS }>>,
+    in_data: Signal<Local, Bit>,
+    ones: Constant<Bits<32>>,
+    // identification block
+    a_id_type: Constant<Bits<16>>,
+    a_id_version: Constant<Bits<16>>,
+    a_id_next: Constant<Bits<16>>,
+    a_design_id: Constant<Bits<16>>,
+    a_hw_version: Constant<Bits<16>>,
+    a_data_width: Constant<Bits<16>>,
+    a_index_bits: Constant<Bits<16>>,
+    a_num_ports: Constant<Bits<16>>,
+    v_id_type: Constant<Bits<32>>,
+    v_id_version: Constant<Bits<32>>,
+    v_id_next: Constant<Bits<32>>,
+    v_design_id: Constant<Bits<32>>,
+    v_hw_version: Constant<Bits<32>>,
+    v_data_width: Constant<Bits<32>>,
+    v_index_bits: Constant<Bits<32>>,
+    v_num_ports: Constant<Bits<32>>,
+    // table block
+    a_tb_type: Constant<Bits<16>>,
+    a_tb_version: Constant<Bits<16>>,
+    a_tb_next: Constant<Bits<16>>,
+    a_tb_cmd: Constant<Bits<16>>,
+    a_tb_data0: Constant<Bits<16>>,
+    a_tb_data_end: Constant<Bits<16>>,
+    v_tb_type: Constant<Bits<32>>,
+    v_tb_version: Constant<Bits<32>>,
+    v_tb_next: Constant<Bits<32>>,
+    // counters block
+    a_ct_type: Constant<Bits<16>>,
+    a_ct_version: Constant<Bits<16>>,
+    a_ct_next: Constant<Bits<16>>,
+    a_rx: Constant<Bits<16>>,
+    a_tx: Constant<Bits<16>>,
+    a_fastpath: Constant<Bits<16>>,
+    a_exc: Constant<Bits<16>>,
+    a_exc_drop: Constant<Bits<16>>,
+    a_r1: Constant<Bits<16>>,
+    a_r2: Constant<Bits<16>>,
+    a_r3: Constant<Bits<16>>,
+    a_r4: Constant<Bits<16>>,
+    a_r5: Constant<Bits<16>>,
+    a_r6: Constant<Bits<16>>,
+    a_r7: Constant<Bits<16>>,
+    a_r8: Constant<Bits<16>>,
+    a_r9: Constant<Bits<16>>,
+    v_ct_type: Constant<Bits<32>>,
+    v_ct_version: Constant<Bits<32>>,
+    v_ct_next: Constant<Bits<32>>,
+}
+
+fn a(v: u32) -> Constant<Bits<16>> {
+    Constant::new((v as u64).into())
+}
+
+fn v(v: u32) -> Constant<Bits<32>> {
+    Constant::new((v as u64).into())
+}
+
+/// Number of network ports of the core.
+pub const NUM_PORTS: u32 = 2;
+
+impl<const W: usize, const T: usize> Default for Csr<W, T> {
+    fn default() -> Self {
+        use regs::{counters as ct, id, table as tb, NEXT, TYPE, VERSION};
+        let r = |base: u32, i: u32| a(base + ct::EXC_REASON0 + 4 * i);
+        Self {
+            clock: Default::default(),
+            csr_addr: Default::default(),
+            csr_wdata: Default::default(),
+            csr_write: Default::default(),
+            csr_read: Default::default(),
+            csr_rdata: Default::default(),
+            tw_enable: Default::default(),
+            tw_index: Default::default(),
+            tw_entry: Default::default(),
+            ev_rx: Default::default(),
+            ev_tx: Default::default(),
+            ev_fastpath: Default::default(),
+            ev_exc: Default::default(),
+            ev_exc_drop: Default::default(),
+            ev_reason: Default::default(),
+            rdata: Default::default(),
+            staging: Default::default(),
+            c_rx: Default::default(),
+            c_tx: Default::default(),
+            c_fastpath: Default::default(),
+            c_exc: Default::default(),
+            c_exc_drop: Default::default(),
+            c_r1: Default::default(),
+            c_r2: Default::default(),
+            c_r3: Default::default(),
+            c_r4: Default::default(),
+            c_r5: Default::default(),
+            c_r6: Default::default(),
+            c_r7: Default::default(),
+            c_r8: Default::default(),
+            c_r9: Default::default(),
+            counting: Default::default(),
+            word_off: Default::default(),
+            word_shift: Default::default(),
+            word_mask: Default::default(),
+            staged_word: Default::default(),
+            in_data: Default::default(),
+            ones: v(0xFFFF_FFFF),
+            a_id_type: a(id::BASE + TYPE),
+            a_id_version: a(id::BASE + VERSION),
+            a_id_next: a(id::BASE + NEXT),
+            a_design_id: a(id::BASE + id::DESIGN_ID),
+            a_hw_version: a(id::BASE + id::HW_VERSION),
+            a_data_width: a(id::BASE + id::DATA_WIDTH),
+            a_index_bits: a(id::BASE + id::TABLE_INDEX_BITS),
+            a_num_ports: a(id::BASE + id::NUM_PORTS),
+            v_id_type: v(id::TYPE_ID),
+            v_id_version: v(id::VERSION),
+            v_id_next: v(regs::next_of(id::BASE)),
+            v_design_id: v(id::DESIGN_ID_VALUE),
+            v_hw_version: v(id::HW_VERSION_VALUE),
+            v_data_width: v(W as u32),
+            v_index_bits: v(T as u32),
+            v_num_ports: v(NUM_PORTS),
+            a_tb_type: a(tb::BASE + TYPE),
+            a_tb_version: a(tb::BASE + VERSION),
+            a_tb_next: a(tb::BASE + NEXT),
+            a_tb_cmd: a(tb::BASE + tb::CMD),
+            a_tb_data0: a(tb::BASE + tb::DATA0),
+            a_tb_data_end: a(tb::BASE + tb::DATA0 + 4 * entry::WORDS as u32),
+            v_tb_type: v(tb::TYPE_ID),
+            v_tb_version: v(tb::VERSION),
+            v_tb_next: v(regs::next_of(tb::BASE)),
+            a_ct_type: a(ct::BASE + TYPE),
+            a_ct_version: a(ct::BASE + VERSION),
+            a_ct_next: a(ct::BASE + NEXT),
+            a_rx: a(ct::BASE + ct::RX_FRAMES),
+            a_tx: a(ct::BASE + ct::TX_FRAMES),
+            a_fastpath: a(ct::BASE + ct::FASTPATH),
+            a_exc: a(ct::BASE + ct::EXC_FRAMES),
+            a_exc_drop: a(ct::BASE + ct::EXC_DROP),
+            a_r1: r(ct::BASE, 1),
+            a_r2: r(ct::BASE, 2),
+            a_r3: r(ct::BASE, 3),
+            a_r4: r(ct::BASE, 4),
+            a_r5: r(ct::BASE, 5),
+            a_r6: r(ct::BASE, 6),
+            a_r7: r(ct::BASE, 7),
+            a_r8: r(ct::BASE, 8),
+            a_r9: r(ct::BASE, 9),
+            v_ct_type: v(ct::TYPE_ID),
+            v_ct_version: v(ct::VERSION),
+            v_ct_next: v(regs::next_of(ct::BASE)),
+        }
+    }
+}
+
+// The counter block has one register per reason code 1..=9 (code 0 is "no exception").
+const _: () = assert!(vsnic_contract::exception::NUM_REASONS == 10, "update Csr's reason counters");
+
+impl<const W: usize, const T: usize> Logic for Csr<W, T> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(
+            self, clock, rdata, staging, c_rx, c_tx, c_fastpath, c_exc, c_exc_drop, c_r1, c_r2,
+            c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9
+        );
+        // ---- counters ----
+        if self.ev_rx.val() {
+            self.c_rx.d.next = self.c_rx.q.val() + 1;
+        }
+        if self.ev_tx.val() {
+            self.c_tx.d.next = self.c_tx.q.val() + 1;
+        }
+        if self.ev_fastpath.val() {
+            self.c_fastpath.d.next = self.c_fastpath.q.val() + 1;
+        }
+        if self.ev_exc.val() {
+            self.c_exc.d.next = self.c_exc.q.val() + 1;
+        }
+        if self.ev_exc_drop.val() {
+            self.c_exc_drop.d.next = self.c_exc_drop.q.val() + 1;
+        }
+        self.counting.next = self.ev_exc.val() | self.ev_exc_drop.val();
+        if self.counting.val() & (self.ev_reason.val() == 1) {
+            self.c_r1.d.next = self.c_r1.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 2) {
+            self.c_r2.d.next = self.c_r2.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 3) {
+            self.c_r3.d.next = self.c_r3.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 4) {
+            self.c_r4.d.next = self.c_r4.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 5) {
+            self.c_r5.d.next = self.c_r5.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 6) {
+            self.c_r6.d.next = self.c_r6.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 7) {
+            self.c_r7.d.next = self.c_r7.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 8) {
+            self.c_r8.d.next = self.c_r8.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 9) {
+            self.c_r9.d.next = self.c_r9.q.val() + 1;
+        }
+
+        // ---- table staging and command ----
+        self.word_off.next = self.csr_addr.val() - self.a_tb_data0.val();
+        self.word_shift.next = self.word_off.val() << 3;
+        self.word_mask.next = bit_cast::<{ entry::BITS }, 32>(self.ones.val()) << self.word_shift.val();
+        self.staged_word.next = self.staging.q.val() >> self.word_shift.val();
+        self.in_data.next = (self.csr_addr.val() >= self.a_tb_data0.val()) & (self.csr_addr.val() < self.a_tb_data_end.val());
+        self.tw_enable.next = false;
+        self.tw_index.next = self.csr_wdata.val().get_bits::<T>(0);
+        self.tw_entry.next = self.staging.q.val();
+        if self.csr_write.val() {
+            if (self.csr_addr.val() == self.a_tb_cmd.val()) & self.csr_wdata.val().get_bit(31) {
+                self.tw_enable.next = true;
+            }
+            if self.in_data.val() {
+                self.staging.d.next = (self.staging.q.val() & !self.word_mask.val())
+                    | (bit_cast::<{ entry::BITS }, 32>(self.csr_wdata.val()) << self.word_shift.val());
+            }
+        }
+
+        // ---- read mux ----
+        if self.csr_read.val() {
+            if self.csr_addr.val() == self.a_id_type.val() {
+                self.rdata.d.next = self.v_id_type.val();
+            } else if self.csr_addr.val() == self.a_id_version.val() {
+                self.rdata.d.next = self.v_id_version.val();
+            } else if self.csr_addr.val() == self.a_id_next.val() {
+                self.rdata.d.next = self.v_id_next.val();
+            } else if self.csr_addr.val() == self.a_design_id.val() {
+                self.rdata.d.next = self.v_design_id.val();
+            } else if self.csr_addr.val() == self.a_hw_version.val() {
+                self.rdata.d.next = self.v_hw_version.val();
+            } else if self.csr_addr.val() == self.a_data_width.val() {
+                self.rdata.d.next = self.v_data_width.val();
+            } else if self.csr_addr.val() == self.a_index_bits.val() {
+                self.rdata.d.next = self.v_index_bits.val();
+            } else if self.csr_addr.val() == self.a_num_ports.val() {
+                self.rdata.d.next = self.v_num_ports.val();
+            } else if self.csr_addr.val() == self.a_tb_type.val() {
+                self.rdata.d.next = self.v_tb_type.val();
+            } else if self.csr_addr.val() == self.a_tb_version.val() {
+                self.rdata.d.next = self.v_tb_version.val();
+            } else if self.csr_addr.val() == self.a_tb_next.val() {
+                self.rdata.d.next = self.v_tb_next.val();
+            } else if self.in_data.val() {
+                self.rdata.d.next = self.staged_word.val().get_bits::<32>(0);
+            } else if self.csr_addr.val() == self.a_ct_type.val() {
+                self.rdata.d.next = self.v_ct_type.val();
+            } else if self.csr_addr.val() == self.a_ct_version.val() {
+                self.rdata.d.next = self.v_ct_version.val();
+            } else if self.csr_addr.val() == self.a_ct_next.val() {
+                self.rdata.d.next = self.v_ct_next.val();
+            } else if self.csr_addr.val() == self.a_rx.val() {
+                self.rdata.d.next = self.c_rx.q.val();
+            } else if self.csr_addr.val() == self.a_tx.val() {
+                self.rdata.d.next = self.c_tx.q.val();
+            } else if self.csr_addr.val() == self.a_fastpath.val() {
+                self.rdata.d.next = self.c_fastpath.q.val();
+            } else if self.csr_addr.val() == self.a_exc.val() {
+                self.rdata.d.next = self.c_exc.q.val();
+            } else if self.csr_addr.val() == self.a_exc_drop.val() {
+                self.rdata.d.next = self.c_exc_drop.q.val();
+            } else if self.csr_addr.val() == self.a_r1.val() {
+                self.rdata.d.next = self.c_r1.q.val();
+            } else if self.csr_addr.val() == self.a_r2.val() {
+                self.rdata.d.next = self.c_r2.q.val();
+            } else if self.csr_addr.val() == self.a_r3.val() {
+                self.rdata.d.next = self.c_r3.q.val();
+            } else if self.csr_addr.val() == self.a_r4.val() {
+                self.rdata.d.next = self.c_r4.q.val();
+            } else if self.csr_addr.val() == self.a_r5.val() {
+                self.rdata.d.next = self.c_r5.q.val();
+            } else if self.csr_addr.val() == self.a_r6.val() {
+                self.rdata.d.next = self.c_r6.q.val();
+            } else if self.csr_addr.val() == self.a_r7.val() {
+                self.rdata.d.next = self.c_r7.q.val();
+            } else if self.csr_addr.val() == self.a_r8.val() {
+                self.rdata.d.next = self.c_r8.q.val();
+            } else if self.csr_addr.val() == self.a_r9.val() {
+                self.rdata.d.next = self.c_r9.q.val();
+            } else {
+                self.rdata.d.next = 0.into();
+            }
+        }
+        self.csr_rdata.next = self.rdata.q.val();
+    }
+}

@@ -1,0 +1,437 @@
+//! Stage 2: classify, hash, look up, decide, rewrite.
+//!
+//! Three register stages behind the parser:
+//! * **L0** (combinational on the parser's window): header fields, the exception reason by the
+//!   contract's classification order, the flow hash; the table RAM is addressed with the bucket.
+//! * **L1**: the bucket's entry arrives; key compare, decision (forward / exception).
+//! * **L2**: RFC 1624 incremental updates of the IPv4 and TCP checksums for the action's address
+//!   and port change; the rewritten header window and the decision word are pushed to `emit`.
+//!
+//! All header arithmetic is done on lane-order (byte-swapped) 16-bit words: the ones'-complement
+//! sum is byte-order independent (RFC 1071 §2(B)), so no byte swapping is needed.
+//!
+//! Table writes come from the CSR block as whole entries (one RAM write per entry), so a lookup
+//! sees either the old entry or the new one.
+
+use super::HDR_BITS;
+use rust_hdl::prelude::*;
+use vsnic_contract::{entry, stream, Reason};
+
+/// Bit positions in the decision word passed to `emit` (internal to the core).
+pub mod dec {
+    pub const EXC: usize = 0;
+    pub const REWRITE: usize = 1;
+    pub const PORT: usize = 2; // 2 bits: egress port, or ingress port of an exception
+    pub const HIT: usize = 4;
+    pub const FASTPATH: usize = 5;
+    pub const REASON: usize = 8; // 8 bits
+    pub const INDEX: usize = 16; // 16 bits
+}
+
+#[derive(LogicBlock)]
+pub struct Decide<const T: usize> {
+    pub clock: Signal<In, Clock>,
+    pub hdr_valid: Signal<In, Bit>,
+    pub hdr: Signal<In, Bits<HDR_BITS>>,
+    pub hdr_len: Signal<In, Bits<16>>,
+    pub hdr_user: Signal<In, Bits<8>>,
+    /// Table write port (from the CSR block).
+    pub tw_enable: Signal<In, Bit>,
+    pub tw_index: Signal<In, Bits<T>>,
+    pub tw_entry: Signal<In, Bits<{ entry::BITS }>>,
+    /// One pulse per frame: its rewritten header window and decision.
+    pub m_valid: Signal<Out, Bit>,
+    pub m_hdr: Signal<Out, Bits<HDR_BITS>>,
+    pub m_dec: Signal<Out, Bits<64>>,
+    conns: RAM<Bits<{ entry::BITS }>, T>,
+    // L0 fields (lane order)
+    ethertype: Signal<Local, Bits<16>>,
+    ver_ihl: Signal<Local, Bits<8>>,
+    frag: Signal<Local, Bits<16>>,
+    proto: Signal<Local, Bits<8>>,
+    tcp_flags: Signal<Local, Bits<8>>,
+    saddr: Signal<Local, Bits<32>>,
+    daddr: Signal<Local, Bits<32>>,
+    sport: Signal<Local, Bits<16>>,
+    dport: Signal<Local, Bits<16>>,
+    ip_sum: Signal<Local, Bits<20>>,
+    ip_fold1: Signal<Local, Bits<20>>,
+    ip_fold2: Signal<Local, Bits<20>>,
+    reason: Signal<Local, Bits<8>>,
+    ports: Signal<Local, Bits<32>>,
+    mix: Signal<Local, Bits<32>>,
+    hash: Signal<Local, Bits<32>>,
+    // L1
+    l1_valid: DFF<Bit>,
+    l1_hdr: DFF<Bits<HDR_BITS>>,
+    l1_reason: DFF<Bits<8>>,
+    l1_user: DFF<Bits<8>>,
+    l1_index: DFF<Bits<16>>,
+    hit: Signal<Local, Bit>,
+    lookup_ok: Signal<Local, Bit>,
+    decision: Signal<Local, Bits<64>>,
+    // L2
+    l2_valid: DFF<Bit>,
+    l2_hdr: DFF<Bits<HDR_BITS>>,
+    l2_entry: DFF<Bits<{ entry::BITS }>>,
+    l2_dec: DFF<Bits<64>>,
+    action: Signal<Local, Bits<2>>,
+    old_addr: Signal<Local, Bits<32>>,
+    old_port: Signal<Local, Bits<16>>,
+    new_addr: Signal<Local, Bits<32>>,
+    new_port: Signal<Local, Bits<16>>,
+    n_ip_csum: Signal<Local, Bits<16>>,
+    n_tcp_csum: Signal<Local, Bits<16>>,
+    n_old_lo: Signal<Local, Bits<16>>,
+    n_old_hi: Signal<Local, Bits<16>>,
+    n_old_port: Signal<Local, Bits<16>>,
+    ip_upd: Signal<Local, Bits<20>>,
+    ip_upd1: Signal<Local, Bits<20>>,
+    ip_upd2: Signal<Local, Bits<20>>,
+    ip_sum16: Signal<Local, Bits<16>>,
+    ip_csum_new: Signal<Local, Bits<16>>,
+    tcp_upd: Signal<Local, Bits<20>>,
+    tcp_upd1: Signal<Local, Bits<20>>,
+    tcp_upd2: Signal<Local, Bits<20>>,
+    tcp_sum16: Signal<Local, Bits<16>>,
+    tcp_csum_new: Signal<Local, Bits<16>>,
+    macs: Signal<Local, Bits<HDR_BITS>>,
+    fields: Signal<Local, Bits<HDR_BITS>>,
+    // constants: reason codes and contract offsets
+    r_none: Constant<Bits<8>>,
+    r_miss: Constant<Bits<8>>,
+    r_syn: Constant<Bits<8>>,
+    r_ip_options: Constant<Bits<8>>,
+    r_fragment: Constant<Bits<8>>,
+    r_non_tcp: Constant<Bits<8>>,
+    r_non_ipv4: Constant<Bits<8>>,
+    r_bad_csum: Constant<Bits<8>>,
+    r_truncated: Constant<Bits<8>>,
+    e_saddr: Constant<Bits<16>>,
+    e_daddr: Constant<Bits<16>>,
+    e_sport: Constant<Bits<16>>,
+    e_dport: Constant<Bits<16>>,
+    e_proto: Constant<Bits<16>>,
+    e_valid: Constant<Bits<16>>,
+    e_action: Constant<Bits<16>>,
+    e_egress: Constant<Bits<16>>,
+    e_nat_addr: Constant<Bits<16>>,
+    e_nat_port: Constant<Bits<16>>,
+    e_dmac: Constant<Bits<16>>,
+    e_smac: Constant<Bits<16>>,
+    u_from_host: Constant<Bits<8>>,
+    u_bypass: Constant<Bits<8>>,
+    keep_mac: Constant<Bits<HDR_BITS>>,
+    keep_dnat: Constant<Bits<HDR_BITS>>,
+    keep_snat: Constant<Bits<HDR_BITS>>,
+}
+
+fn field_mask(fields: &[(usize, usize)]) -> Bits<HDR_BITS> {
+    let mut m: Bits<HDR_BITS> = Bits::default();
+    for &(off, len) in fields {
+        for b in off..off + len {
+            m = m.replace_bit(b, true);
+        }
+    }
+    !m
+}
+
+fn c8(v: u64) -> Constant<Bits<8>> {
+    Constant::new(v.into())
+}
+
+fn off(f: vsnic_contract::Field) -> Constant<Bits<16>> {
+    Constant::new((f.start as u64).into())
+}
+
+// Header window bit offsets (lane order: frame byte i at bits 8i..8i+8).
+const MACS: (usize, usize) = (0, 96);
+const IP_CSUM: (usize, usize) = (192, 16);
+const SADDR: (usize, usize) = (208, 32);
+const DADDR: (usize, usize) = (240, 32);
+const SPORT: (usize, usize) = (272, 16);
+const DPORT: (usize, usize) = (288, 16);
+const TCP_CSUM: (usize, usize) = (400, 16);
+
+impl<const T: usize> Default for Decide<T> {
+    fn default() -> Self {
+        assert!(T <= 16, "table index is at most 16 bits");
+        Self {
+            clock: Default::default(),
+            hdr_valid: Default::default(),
+            hdr: Default::default(),
+            hdr_len: Default::default(),
+            hdr_user: Default::default(),
+            tw_enable: Default::default(),
+            tw_index: Default::default(),
+            tw_entry: Default::default(),
+            m_valid: Default::default(),
+            m_hdr: Default::default(),
+            m_dec: Default::default(),
+            conns: Default::default(),
+            ethertype: Default::default(),
+            ver_ihl: Default::default(),
+            frag: Default::default(),
+            proto: Default::default(),
+            tcp_flags: Default::default(),
+            saddr: Default::default(),
+            daddr: Default::default(),
+            sport: Default::default(),
+            dport: Default::default(),
+            ip_sum: Default::default(),
+            ip_fold1: Default::default(),
+            ip_fold2: Default::default(),
+            reason: Default::default(),
+            ports: Default::default(),
+            mix: Default::default(),
+            hash: Default::default(),
+            l1_valid: Default::default(),
+            l1_hdr: Default::default(),
+            l1_reason: Default::default(),
+            l1_user: Default::default(),
+            l1_index: Default::default(),
+            hit: Default::default(),
+            lookup_ok: Default::default(),
+            decision: Default::default(),
+            l2_valid: Default::default(),
+            l2_hdr: Default::default(),
+            l2_entry: Default::default(),
+            l2_dec: Default::default(),
+            action: Default::default(),
+            old_addr: Default::default(),
+            old_port: Default::default(),
+            new_addr: Default::default(),
+            new_port: Default::default(),
+            n_ip_csum: Default::default(),
+            n_tcp_csum: Default::default(),
+            n_old_lo: Default::default(),
+            n_old_hi: Default::default(),
+            n_old_port: Default::default(),
+            ip_upd: Default::default(),
+            ip_upd1: Default::default(),
+            ip_upd2: Default::default(),
+            ip_sum16: Default::default(),
+            ip_csum_new: Default::default(),
+            tcp_upd: Default::default(),
+            tcp_upd1: Default::default(),
+            tcp_upd2: Default::default(),
+            tcp_sum16: Default::default(),
+            tcp_csum_new: Default::default(),
+            macs: Default::default(),
+            fields: Default::default(),
+            r_none: c8(Reason::None as u64),
+            r_miss: c8(Reason::Miss as u64),
+            r_syn: c8(Reason::Syn as u64),
+            r_ip_options: c8(Reason::IpOptions as u64),
+            r_fragment: c8(Reason::Fragment as u64),
+            r_non_tcp: c8(Reason::NonTcpUdp as u64),
+            r_non_ipv4: c8(Reason::NonIpv4 as u64),
+            r_bad_csum: c8(Reason::BadChecksum as u64),
+            r_truncated: c8(Reason::Truncated as u64),
+            e_saddr: off(entry::KEY_SADDR),
+            e_daddr: off(entry::KEY_DADDR),
+            e_sport: off(entry::KEY_SPORT),
+            e_dport: off(entry::KEY_DPORT),
+            e_proto: off(entry::KEY_PROTO),
+            e_valid: off(entry::VALID),
+            e_action: off(entry::ACTION),
+            e_egress: off(entry::EGRESS_PORT),
+            e_nat_addr: off(entry::NAT_ADDR),
+            e_nat_port: off(entry::NAT_PORT),
+            e_dmac: off(entry::DMAC),
+            e_smac: off(entry::SMAC),
+            u_from_host: c8(1 << stream::FROM_HOST.start),
+            u_bypass: c8(1 << stream::BYPASS.start),
+            keep_mac: Constant::new(field_mask(&[MACS])),
+            keep_dnat: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, TCP_CSUM])),
+            keep_snat: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, TCP_CSUM])),
+        }
+    }
+}
+
+impl<const T: usize> Logic for Decide<T> {
+    #[hdl_gen]
+    fn update(&mut self) {
+        dff_setup!(self, clock, l1_valid, l1_hdr, l1_reason, l1_user, l1_index, l2_valid, l2_hdr, l2_entry, l2_dec);
+        self.conns.read_clock.next = self.clock.val();
+        self.conns.write_clock.next = self.clock.val();
+        self.conns.write_enable.next = self.tw_enable.val();
+        self.conns.write_address.next = self.tw_index.val();
+        self.conns.write_data.next = self.tw_entry.val();
+
+        // ---- L0: fields, classification, hash ----
+        self.ethertype.next = self.hdr.val().get_bits::<16>(96);
+        self.ver_ihl.next = self.hdr.val().get_bits::<8>(112);
+        self.frag.next = self.hdr.val().get_bits::<16>(160) & 0xFF3F;
+        self.proto.next = self.hdr.val().get_bits::<8>(184);
+        self.tcp_flags.next = self.hdr.val().get_bits::<8>(376);
+        self.saddr.next = self.hdr.val().get_bits::<32>(208);
+        self.daddr.next = self.hdr.val().get_bits::<32>(240);
+        self.sport.next = self.hdr.val().get_bits::<16>(272);
+        self.dport.next = self.hdr.val().get_bits::<16>(288);
+        self.ip_sum.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(112))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(128))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(144))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(160))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(176))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(192))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(208))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(224))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(240))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(256));
+        self.ip_fold1.next = bit_cast::<20, 16>(self.ip_sum.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.ip_sum.val().get_bits::<4>(16));
+        self.ip_fold2.next = bit_cast::<20, 16>(self.ip_fold1.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.ip_fold1.val().get_bits::<4>(16));
+        // EtherType 0x0800 and IPv4 version/IHL 0x45 read in lane order.
+        if self.hdr_len.val() < 14 {
+            self.reason.next = self.r_truncated.val();
+        } else if self.ethertype.val() != 0x0008 {
+            self.reason.next = self.r_non_ipv4.val();
+        } else if self.hdr_len.val() < 34 {
+            self.reason.next = self.r_truncated.val();
+        } else if self.ver_ihl.val().get_bits::<4>(4) != 4 {
+            self.reason.next = self.r_non_ipv4.val();
+        } else if self.ver_ihl.val().get_bits::<4>(0) != 5 {
+            self.reason.next = self.r_ip_options.val();
+        } else if self.ip_fold2.val() != 0xFFFF {
+            self.reason.next = self.r_bad_csum.val();
+        } else if self.frag.val() != 0 {
+            self.reason.next = self.r_fragment.val();
+        } else if self.proto.val() != 6 {
+            self.reason.next = self.r_non_tcp.val();
+        } else if self.hdr_len.val() < 54 {
+            self.reason.next = self.r_truncated.val();
+        } else if self.tcp_flags.val().get_bit(1) & !self.tcp_flags.val().get_bit(4) {
+            self.reason.next = self.r_syn.val();
+        } else {
+            self.reason.next = self.r_none.val();
+        }
+        self.ports.next = bit_cast::<32, 16>(self.sport.val()) | (bit_cast::<32, 16>(self.dport.val()) << 16);
+        self.mix.next = self.saddr.val()
+            ^ ((self.daddr.val() << 11) | (self.daddr.val() >> 21))
+            ^ ((self.ports.val() << 22) | (self.ports.val() >> 10))
+            ^ (bit_cast::<32, 8>(self.proto.val()) << 7);
+        self.hash.next = self.mix.val() ^ (self.mix.val() >> 15) ^ (self.mix.val() >> 23);
+        self.conns.read_address.next = self.hash.val().get_bits::<T>(0);
+        self.l1_valid.d.next = self.hdr_valid.val();
+        self.l1_hdr.d.next = self.hdr.val();
+        self.l1_reason.d.next = self.reason.val();
+        self.l1_user.d.next = self.hdr_user.val();
+        self.l1_index.d.next = bit_cast::<16, T>(self.hash.val().get_bits::<T>(0));
+
+        // ---- L1: compare, decide ----
+        self.lookup_ok.next = (self.l1_reason.q.val() == self.r_none.val()) | (self.l1_reason.q.val() == self.r_syn.val());
+        self.hit.next = self.lookup_ok.val()
+            & self.conns.read_data.val().get_bit(self.e_valid.val().index())
+            & (self.conns.read_data.val().get_bits::<32>(self.e_saddr.val().index()) == self.l1_hdr.q.val().get_bits::<32>(208))
+            & (self.conns.read_data.val().get_bits::<32>(self.e_daddr.val().index()) == self.l1_hdr.q.val().get_bits::<32>(240))
+            & (self.conns.read_data.val().get_bits::<16>(self.e_sport.val().index()) == self.l1_hdr.q.val().get_bits::<16>(272))
+            & (self.conns.read_data.val().get_bits::<16>(self.e_dport.val().index()) == self.l1_hdr.q.val().get_bits::<16>(288))
+            & (self.conns.read_data.val().get_bits::<8>(self.e_proto.val().index()) == self.l1_hdr.q.val().get_bits::<8>(184));
+        // The bucket is reported only for frames that were looked up.
+        self.decision.next = 0.into();
+        if self.lookup_ok.val() {
+            self.decision.next = bit_cast::<64, 16>(self.l1_index.q.val()) << 16;
+        }
+        if self.hit.val() {
+            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << 16) | 0x10;
+        }
+        if (self.l1_user.q.val() & self.u_from_host.val()) != 0 {
+            // Host frames are never exceptions: rewritten on a hit unless bypassing, else sent
+            // unchanged on the port of their descriptor.
+            if self.hit.val() & ((self.l1_user.q.val() & self.u_bypass.val()) == 0) {
+                self.decision.next = self.decision.val()
+                    | 0x2
+                    | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << 2);
+            } else {
+                self.decision.next = self.decision.val() | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2);
+            }
+        } else if self.hit.val() & (self.l1_reason.q.val() == self.r_none.val()) {
+            self.decision.next = self.decision.val()
+                | 0x22
+                | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << 2);
+        } else if self.l1_reason.q.val() == self.r_none.val() {
+            self.decision.next = self.decision.val()
+                | 0x1
+                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2)
+                | (bit_cast::<64, 8>(self.r_miss.val()) << 8);
+        } else {
+            self.decision.next = self.decision.val()
+                | 0x1
+                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2)
+                | (bit_cast::<64, 8>(self.l1_reason.q.val()) << 8);
+        }
+        self.l2_valid.d.next = self.l1_valid.q.val();
+        self.l2_hdr.d.next = self.l1_hdr.q.val();
+        self.l2_entry.d.next = self.conns.read_data.val();
+        self.l2_dec.d.next = self.decision.val();
+
+        // ---- L2: rewrite ----
+        self.action.next = self.l2_entry.q.val().get_bits::<2>(self.e_action.val().index());
+        self.new_addr.next = self.l2_entry.q.val().get_bits::<32>(self.e_nat_addr.val().index());
+        self.new_port.next = self.l2_entry.q.val().get_bits::<16>(self.e_nat_port.val().index());
+        if self.action.val() == 1 {
+            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(240);
+            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(288);
+        } else {
+            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(208);
+            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(272);
+        }
+        self.n_ip_csum.next = !self.l2_hdr.q.val().get_bits::<16>(192);
+        self.n_tcp_csum.next = !self.l2_hdr.q.val().get_bits::<16>(400);
+        self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
+        self.n_old_hi.next = !self.old_addr.val().get_bits::<16>(16);
+        self.n_old_port.next = !self.old_port.val();
+        self.ip_upd.next = bit_cast::<20, 16>(self.n_ip_csum.val())
+            + bit_cast::<20, 16>(self.n_old_lo.val())
+            + bit_cast::<20, 16>(self.n_old_hi.val())
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16));
+        self.ip_upd1.next = bit_cast::<20, 16>(self.ip_upd.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.ip_upd.val().get_bits::<4>(16));
+        self.ip_upd2.next = bit_cast::<20, 16>(self.ip_upd1.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.ip_upd1.val().get_bits::<4>(16));
+        self.ip_sum16.next = self.ip_upd2.val().get_bits::<16>(0);
+        self.ip_csum_new.next = !self.ip_sum16.val();
+        self.tcp_upd.next = bit_cast::<20, 16>(self.n_tcp_csum.val())
+            + bit_cast::<20, 16>(self.n_old_lo.val())
+            + bit_cast::<20, 16>(self.n_old_hi.val())
+            + bit_cast::<20, 16>(self.n_old_port.val())
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.new_port.val());
+        self.tcp_upd1.next = bit_cast::<20, 16>(self.tcp_upd.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.tcp_upd.val().get_bits::<4>(16));
+        self.tcp_upd2.next = bit_cast::<20, 16>(self.tcp_upd1.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.tcp_upd1.val().get_bits::<4>(16));
+        self.tcp_sum16.next = self.tcp_upd2.val().get_bits::<16>(0);
+        self.tcp_csum_new.next = !self.tcp_sum16.val();
+        self.macs.next = bit_cast::<HDR_BITS, 48>(self.l2_entry.q.val().get_bits::<48>(self.e_dmac.val().index()))
+            | (bit_cast::<HDR_BITS, 48>(self.l2_entry.q.val().get_bits::<48>(self.e_smac.val().index())) << 48);
+        if self.action.val() == 1 {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat.val())
+                | self.macs.val()
+                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
+                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
+                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
+        } else if self.action.val() == 2 {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_snat.val())
+                | self.macs.val()
+                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
+                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 272)
+                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
+        } else {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
+        }
+        self.m_valid.next = self.l2_valid.q.val();
+        self.m_dec.next = self.l2_dec.q.val();
+        if self.l2_dec.q.val().get_bit(1) {
+            self.m_hdr.next = self.fields.val();
+        } else {
+            self.m_hdr.next = self.l2_hdr.q.val();
+        }
+    }
+}
