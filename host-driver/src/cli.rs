@@ -21,7 +21,11 @@ use crate::control::{Request, DEFAULT_SOCKET};
 use crate::service::{ForwardMethod, ServiceInfo, MAX_WEIGHT};
 
 #[derive(Debug, Parser)]
-#[command(name = "vsnicadm", about = "Administer vsnic virtual servers (ipvsadm syntax)", disable_version_flag = true)]
+#[command(
+    name = "vsnicadm",
+    about = "Administer vsnic virtual servers (ipvsadm syntax)",
+    disable_version_flag = true
+)]
 struct Args {
     /// Add a virtual service.
     #[arg(short = 'A', long = "add-service")]
@@ -57,7 +61,12 @@ struct Args {
     #[arg(short = 'i', long = "ipip")]
     ipip: bool,
     /// Real server weight, 0..65535.
-    #[arg(short = 'w', long = "weight", value_name = "WEIGHT", allow_hyphen_values = true)]
+    #[arg(
+        short = 'w',
+        long = "weight",
+        value_name = "WEIGHT",
+        allow_hyphen_values = true
+    )]
     weight: Option<String>,
     /// The daemon's control socket.
     #[arg(long = "socket", value_name = "PATH", default_value = DEFAULT_SOCKET)]
@@ -69,7 +78,9 @@ struct Args {
 pub enum Action {
     Request(Request),
     /// `-L`: list services (`connections`: `-c`, list connections instead).
-    List { connections: bool },
+    List {
+        connections: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,28 +121,48 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let a = Args::try_parse_from(args).map_err(CliError::Clap)?;
-    let commands = [a.add_service, a.add_server, a.list].iter().filter(|&&c| c).count();
+    let commands = [a.add_service, a.add_server, a.list]
+        .iter()
+        .filter(|&&c| c)
+        .count();
     if commands != 1 {
         return Err(usage("exactly one command of -A, -a or -L is required"));
     }
-    let methods = [a.masquerading, a.gatewaying, a.ipip].iter().filter(|&&m| m).count();
+    let methods = [a.masquerading, a.gatewaying, a.ipip]
+        .iter()
+        .filter(|&&m| m)
+        .count();
     if methods > 1 {
-        return Err(usage("only one forwarding method of -m, -g or -i may be given"));
+        return Err(usage(
+            "only one forwarding method of -m, -g or -i may be given",
+        ));
     }
     let action = if a.list {
-        if a.tcp_service.is_some() || a.real_server.is_some() || a.scheduler.is_some() || a.weight.is_some() || methods > 0 {
+        if a.tcp_service.is_some()
+            || a.real_server.is_some()
+            || a.scheduler.is_some()
+            || a.weight.is_some()
+            || methods > 0
+        {
             return Err(usage("illegal option with the list command"));
         }
-        Action::List { connections: a.connection }
+        Action::List {
+            connections: a.connection,
+        }
     } else {
         if a.connection {
             return Err(usage("option -c is only valid with -L"));
         }
-        let svc = a.tcp_service.as_deref().ok_or_else(|| usage("no service specified: -t VIP:PORT is required"))?;
+        let svc = a
+            .tcp_service
+            .as_deref()
+            .ok_or_else(|| usage("no service specified: -t VIP:PORT is required"))?;
         let vip = parse_addr(svc, None, "virtual server")?;
         if a.add_service {
             if a.real_server.is_some() || a.weight.is_some() || methods > 0 {
-                return Err(usage("illegal option with the add-service command (-r, -w, -m, -g, -i)"));
+                return Err(usage(
+                    "illegal option with the add-service command (-r, -w, -m, -g, -i)",
+                ));
             }
             Action::Request(Request::AddService {
                 vip: *vip.ip(),
@@ -142,7 +173,10 @@ where
             if a.scheduler.is_some() {
                 return Err(usage("illegal option with the add-server command (-s)"));
             }
-            let rs = a.real_server.as_deref().ok_or_else(|| usage("no real server specified: -r RIP[:PORT] is required"))?;
+            let rs = a
+                .real_server
+                .as_deref()
+                .ok_or_else(|| usage("no real server specified: -r RIP[:PORT] is required"))?;
             let real = parse_addr(rs, Some(vip.port()), "real server")?;
             let weight = match a.weight.as_deref() {
                 None => 1,
@@ -169,7 +203,10 @@ where
             })
         }
     };
-    Ok(Command { socket: a.socket, action })
+    Ok(Command {
+        socket: a.socket,
+        action,
+    })
 }
 
 /// `-L -n` in ipvsadm's layout.
@@ -177,7 +214,10 @@ pub fn format_services(table_size: u32, services: &[ServiceInfo]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "IP Virtual Server version 1.2.1 (size={table_size})");
     let _ = writeln!(o, "Prot LocalAddress:Port Scheduler Flags");
-    let _ = writeln!(o, "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn");
+    let _ = writeln!(
+        o,
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn"
+    );
     for s in services {
         let _ = writeln!(o, "TCP  {} {}", s.vip, s.scheduler.name());
         for r in &s.reals {
@@ -200,7 +240,10 @@ pub fn format_services(table_size: u32, services: &[ServiceInfo]) -> String {
 pub fn format_connections(conns: &[ConnInfo]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "IPVS connection entries");
-    let _ = writeln!(o, "pro expire state       source             virtual            destination");
+    let _ = writeln!(
+        o,
+        "pro expire state       source             virtual            destination"
+    );
     for c in conns {
         let line = format!(
             "TCP 00:00  {:<11} {:<18} {:<18} {}",
@@ -239,13 +282,28 @@ mod tests {
         assert_eq!(c.socket, PathBuf::from(DEFAULT_SOCKET));
         assert_eq!(
             c.action,
-            Action::Request(Request::AddService { vip: [10, 0, 0, 100].into(), port: 80, scheduler: "rr".into() })
+            Action::Request(Request::AddService {
+                vip: [10, 0, 0, 100].into(),
+                port: 80,
+                scheduler: "rr".into()
+            })
         );
         let c = ok(&["-A", "-t", "10.0.0.100:80", "--socket", "/tmp/x.sock"]);
         assert_eq!(c.socket, PathBuf::from("/tmp/x.sock"));
-        assert!(matches!(c.action, Action::Request(Request::AddService { ref scheduler, .. }) if scheduler == "rr"));
+        assert!(
+            matches!(c.action, Action::Request(Request::AddService { ref scheduler, .. }) if scheduler == "rr")
+        );
 
-        let c = ok(&["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.2:8080", "-m", "-w", "3"]);
+        let c = ok(&[
+            "-a",
+            "-t",
+            "10.0.0.100:80",
+            "-r",
+            "10.1.0.2:8080",
+            "-m",
+            "-w",
+            "3",
+        ]);
         assert_eq!(
             c.action,
             Action::Request(Request::AddReal {
@@ -261,37 +319,81 @@ mod tests {
         let c = ok(&["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.2"]);
         assert!(matches!(
             c.action,
-            Action::Request(Request::AddReal { rport: 80, weight: 1, method: ForwardMethod::Route, .. })
+            Action::Request(Request::AddReal {
+                rport: 80,
+                weight: 1,
+                method: ForwardMethod::Route,
+                ..
+            })
         ));
-        let c = ok(&["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.2:80", "-w", "0", "-m"]);
-        assert!(matches!(c.action, Action::Request(Request::AddReal { weight: 0, .. })));
-        assert!(matches!(ok(&["-a", "-t", "1.2.3.4:1", "-r", "1.2.3.5", "-i"]).action,
-            Action::Request(Request::AddReal { method: ForwardMethod::Tunnel, .. })));
-        assert_eq!(ok(&["-L", "-n"]).action, Action::List { connections: false });
+        let c = ok(&[
+            "-a",
+            "-t",
+            "10.0.0.100:80",
+            "-r",
+            "10.1.0.2:80",
+            "-w",
+            "0",
+            "-m",
+        ]);
+        assert!(matches!(
+            c.action,
+            Action::Request(Request::AddReal { weight: 0, .. })
+        ));
+        assert!(matches!(
+            ok(&["-a", "-t", "1.2.3.4:1", "-r", "1.2.3.5", "-i"]).action,
+            Action::Request(Request::AddReal {
+                method: ForwardMethod::Tunnel,
+                ..
+            })
+        ));
+        assert_eq!(
+            ok(&["-L", "-n"]).action,
+            Action::List { connections: false }
+        );
         assert_eq!(ok(&["-Ln"]).action, Action::List { connections: false });
-        assert_eq!(ok(&["-L", "-n", "-c"]).action, Action::List { connections: true });
+        assert_eq!(
+            ok(&["-L", "-n", "-c"]).action,
+            Action::List { connections: true }
+        );
         assert_eq!(ok(&["-Lnc"]).action, Action::List { connections: true });
-        assert_eq!(ok(&["--list", "--numeric"]).action, Action::List { connections: false });
+        assert_eq!(
+            ok(&["--list", "--numeric"]).action,
+            Action::List { connections: false }
+        );
     }
 
     #[test]
     fn bad_arguments() {
         assert!(usage_err(&["-A"]).contains("-t VIP:PORT is required"));
         assert!(usage_err(&["-a", "-r", "10.1.0.2:80"]).contains("no service specified"));
-        assert!(usage_err(&["-A", "-t", "10.0.0.300:80"]).contains("illegal virtual server address"));
+        assert!(
+            usage_err(&["-A", "-t", "10.0.0.300:80"]).contains("illegal virtual server address")
+        );
         assert!(usage_err(&["-A", "-t", "10.0.0.1"]).contains("illegal virtual server address"));
         assert!(usage_err(&["-A", "-t", "10.0.0.1:0"]).contains("illegal virtual server address"));
-        assert!(usage_err(&["-A", "-t", "10.0.0.1:99999"]).contains("illegal virtual server address"));
+        assert!(
+            usage_err(&["-A", "-t", "10.0.0.1:99999"]).contains("illegal virtual server address")
+        );
         assert!(usage_err(&["-A", "-t", "host:80"]).contains("illegal virtual server address"));
         assert!(usage_err(&["-a", "-t", "10.0.0.1:80"]).contains("no real server"));
-        assert!(usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.x"]).contains("illegal real server address"));
+        assert!(usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.x"])
+            .contains("illegal real server address"));
         for w in ["65536", "-1", "x", ""] {
             let m = usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.2", "-m", "-w", w]);
             assert!(m.contains("illegal weight"), "{w}: {m}");
         }
-        assert!(usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.2", "-m", "-g"]).contains("only one forwarding"));
-        assert!(usage_err(&["-A", "-t", "10.0.0.1:80", "-r", "10.1.0.2"]).contains("illegal option"));
-        assert!(usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.2", "-s", "rr"]).contains("illegal option"));
+        assert!(
+            usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.2", "-m", "-g"])
+                .contains("only one forwarding")
+        );
+        assert!(
+            usage_err(&["-A", "-t", "10.0.0.1:80", "-r", "10.1.0.2"]).contains("illegal option")
+        );
+        assert!(
+            usage_err(&["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.2", "-s", "rr"])
+                .contains("illegal option")
+        );
         assert!(usage_err(&["-L", "-t", "10.0.0.1:80"]).contains("illegal option"));
         assert!(usage_err(&["-n"]).contains("exactly one command"));
         assert!(usage_err(&["-A", "-L", "-t", "10.0.0.1:80"]).contains("exactly one command"));

@@ -37,7 +37,13 @@ pub struct Connection {
 }
 
 fn key(src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
-    FlowKey { saddr: src.ip().octets(), daddr: dst.ip().octets(), sport: src.port(), dport: dst.port(), proto: PROTO_TCP }
+    FlowKey {
+        saddr: src.ip().octets(),
+        daddr: dst.ip().octets(),
+        sport: src.port(),
+        dport: dst.port(),
+        proto: PROTO_TCP,
+    }
 }
 
 impl Connection {
@@ -97,7 +103,10 @@ pub struct ConnInfo {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnError {
     #[error("connection {client} -> {vip} already exists")]
-    Exists { client: SocketAddrV4, vip: SocketAddrV4 },
+    Exists {
+        client: SocketAddrV4,
+        vip: SocketAddrV4,
+    },
     #[error("table bucket {bucket} is taken (direct-mapped table collision)")]
     Collision { bucket: u32 },
 }
@@ -114,7 +123,12 @@ pub struct ConnTable {
 
 impl ConnTable {
     pub fn new(table_index_bits: u32) -> ConnTable {
-        ConnTable { index_bits: table_index_bits, conns: HashMap::new(), buckets: HashMap::new(), collisions: 0 }
+        ConnTable {
+            index_bits: table_index_bits,
+            conns: HashMap::new(),
+            buckets: HashMap::new(),
+            collisions: 0,
+        }
     }
 
     pub fn index_bits(&self) -> u32 {
@@ -147,9 +161,14 @@ impl ConnTable {
     /// collision when it could not.
     pub fn check(&mut self, c: &Connection) -> Result<(), ConnError> {
         if self.conns.contains_key(&(c.client, c.vip)) {
-            return Err(ConnError::Exists { client: c.client, vip: c.vip });
+            return Err(ConnError::Exists {
+                client: c.client,
+                vip: c.vip,
+            });
         }
-        let taken = [c.in_bucket, c.out_bucket].into_iter().find(|b| self.buckets.contains_key(b));
+        let taken = [c.in_bucket, c.out_bucket]
+            .into_iter()
+            .find(|b| self.buckets.contains_key(b));
         let bucket = taken.or((c.in_bucket == c.out_bucket).then_some(c.in_bucket));
         if let Some(bucket) = bucket {
             self.collisions += 1;
@@ -180,7 +199,13 @@ impl ConnTable {
         let mut v: Vec<_> = self
             .conns
             .values()
-            .map(|c| ConnInfo { client: c.client, vip: c.vip, real: c.real, in_bucket: c.in_bucket, out_bucket: c.out_bucket })
+            .map(|c| ConnInfo {
+                client: c.client,
+                vip: c.vip,
+                real: c.real,
+                in_bucket: c.in_bucket,
+                out_bucket: c.out_bucket,
+            })
             .collect();
         v.sort_by_key(|c| (c.vip, c.client));
         v
@@ -195,19 +220,63 @@ mod tests {
         s.parse().unwrap()
     }
 
-    const CLIENT: Side = Side { port: 0, our_mac: [2, 0, 0, 0, 0, 1], next_hop_mac: [2, 0, 0, 0, 0, 0x10] };
-    const SERVER: Side = Side { port: 1, our_mac: [2, 0, 0, 0, 1, 1], next_hop_mac: [2, 0, 0, 0, 1, 0x20] };
+    const CLIENT: Side = Side {
+        port: 0,
+        our_mac: [2, 0, 0, 0, 0, 1],
+        next_hop_mac: [2, 0, 0, 0, 0, 0x10],
+    };
+    const SERVER: Side = Side {
+        port: 1,
+        our_mac: [2, 0, 0, 0, 1, 1],
+        next_hop_mac: [2, 0, 0, 0, 1, 0x20],
+    };
 
     #[test]
     fn entries_and_buckets() {
-        let c = Connection::new(sa("10.0.0.2:40000"), sa("10.0.0.100:80"), sa("10.1.0.2:8080"), CLIENT, SERVER, 12);
+        let c = Connection::new(
+            sa("10.0.0.2:40000"),
+            sa("10.0.0.100:80"),
+            sa("10.1.0.2:8080"),
+            CLIENT,
+            SERVER,
+            12,
+        );
         assert_eq!(c.in_entry.key, hash::VECTORS[0].0);
         assert_eq!(c.in_bucket, hash::VECTORS[0].1 & 0xfff);
-        assert_eq!((c.in_entry.action, c.in_entry.egress_port, c.in_entry.nat_port), (Action::Dnat, 1, 8080));
-        assert_eq!((c.in_entry.dmac, c.in_entry.smac), (SERVER.next_hop_mac, SERVER.our_mac));
-        assert_eq!(c.out_entry.key, FlowKey { saddr: [10, 1, 0, 2], daddr: [10, 0, 0, 2], sport: 8080, dport: 40000, proto: 6 });
-        assert_eq!((c.out_entry.action, c.out_entry.egress_port, c.out_entry.nat_addr), (Action::Snat, 0, [10, 0, 0, 100]));
-        assert_eq!((c.out_entry.dmac, c.out_entry.smac), (CLIENT.next_hop_mac, CLIENT.our_mac));
+        assert_eq!(
+            (
+                c.in_entry.action,
+                c.in_entry.egress_port,
+                c.in_entry.nat_port
+            ),
+            (Action::Dnat, 1, 8080)
+        );
+        assert_eq!(
+            (c.in_entry.dmac, c.in_entry.smac),
+            (SERVER.next_hop_mac, SERVER.our_mac)
+        );
+        assert_eq!(
+            c.out_entry.key,
+            FlowKey {
+                saddr: [10, 1, 0, 2],
+                daddr: [10, 0, 0, 2],
+                sport: 8080,
+                dport: 40000,
+                proto: 6
+            }
+        );
+        assert_eq!(
+            (
+                c.out_entry.action,
+                c.out_entry.egress_port,
+                c.out_entry.nat_addr
+            ),
+            (Action::Snat, 0, [10, 0, 0, 100])
+        );
+        assert_eq!(
+            (c.out_entry.dmac, c.out_entry.smac),
+            (CLIENT.next_hop_mac, CLIENT.our_mac)
+        );
         assert_eq!(c.out_bucket, hash::bucket(&c.out_entry.key, 12));
     }
 
@@ -219,7 +288,14 @@ mod tests {
         let mut inserted = 0;
         let mut refused = 0;
         for port in 1000..1100 {
-            let c = Connection::new(SocketAddrV4::new([10, 0, 0, 2].into(), port), vip, real, CLIENT, SERVER, 4);
+            let c = Connection::new(
+                SocketAddrV4::new([10, 0, 0, 2].into(), port),
+                vip,
+                real,
+                CLIENT,
+                SERVER,
+                4,
+            );
             match t.insert(c.clone()) {
                 Ok(()) => inserted += 1,
                 Err(ConnError::Collision { bucket }) => {

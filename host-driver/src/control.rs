@@ -31,8 +31,19 @@ const MAX_LINE: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    AddService { vip: Ipv4Addr, port: u16, scheduler: String },
-    AddReal { vip: Ipv4Addr, port: u16, rip: Ipv4Addr, rport: u16, weight: u32, method: ForwardMethod },
+    AddService {
+        vip: Ipv4Addr,
+        port: u16,
+        scheduler: String,
+    },
+    AddReal {
+        vip: Ipv4Addr,
+        port: u16,
+        rip: Ipv4Addr,
+        rport: u16,
+        weight: u32,
+        method: ForwardMethod,
+    },
     List,
     Connections,
     Counters,
@@ -42,10 +53,20 @@ pub enum Request {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Ok,
-    Services { table_size: u32, services: Vec<ServiceInfo> },
-    Connections { connections: Vec<ConnInfo> },
-    Counters { nic: NicCounters, daemon: DaemonStats },
-    Error { message: String },
+    Services {
+        table_size: u32,
+        services: Vec<ServiceInfo>,
+    },
+    Connections {
+        connections: Vec<ConnInfo>,
+    },
+    Counters {
+        nic: Box<NicCounters>,
+        daemon: Box<DaemonStats>,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// A request on its way to the daemon, with the channel for its answer.
@@ -62,17 +83,28 @@ pub struct ControlMsg {
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o750).create(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(dir)?;
         }
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(io::Error::new(io::ErrorKind::AddrInUse, "another daemon is serving this socket"));
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another daemon is serving this socket",
+                ));
             }
             std::fs::remove_file(path)?;
         }
-        Ok(_) => return Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket")),
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            ))
+        }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
@@ -119,10 +151,14 @@ async fn client(stream: UnixStream, daemon: mpsc::Sender<ControlMsg>) {
             Ok(_) => {}
         }
         let response = if !line.ends_with('\n') && line.len() >= MAX_LINE {
-            Response::Error { message: format!("request longer than {MAX_LINE} bytes") }
+            Response::Error {
+                message: format!("request longer than {MAX_LINE} bytes"),
+            }
         } else {
             match serde_json::from_str::<Request>(line.trim()) {
-                Err(e) => Response::Error { message: format!("bad request: {e}") },
+                Err(e) => Response::Error {
+                    message: format!("bad request: {e}"),
+                },
                 Ok(request) => {
                     let (reply, answer) = oneshot::channel();
                     if daemon.send(ControlMsg { request, reply }).await.is_err() {
@@ -159,16 +195,25 @@ pub enum ClientError {
 
 /// Send one request and wait for its response (blocking; what `vsnicadm` uses).
 pub fn call(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    let io_err = |source| ClientError::Io { path: path.to_owned(), source };
+    let io_err = |source| ClientError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(io_err)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io_err)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(io_err)?;
     let mut line = serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(io_err)?;
     let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).map_err(io_err)?;
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .map_err(io_err)?;
     if answer.is_empty() {
-        return Err(ClientError::Protocol("connection closed without an answer".into()));
+        return Err(ClientError::Protocol(
+            "connection closed without an answer".into(),
+        ));
     }
     serde_json::from_str(answer.trim()).map_err(|e| ClientError::Protocol(e.to_string()))
 }
@@ -183,17 +228,32 @@ mod tests {
     use std::sync::Arc;
 
     fn temp_socket(name: &str) -> PathBuf {
-        std::env::temp_dir().join(format!("vsnic-test-{}-{name}", std::process::id())).join("ctl.sock")
+        std::env::temp_dir()
+            .join(format!("vsnic-test-{}-{name}", std::process::id()))
+            .join("ctl.sock")
     }
 
     #[test]
     fn requests_are_json_lines() {
-        let r = Request::AddService { vip: Ipv4Addr::new(10, 0, 0, 100), port: 80, scheduler: "rr".into() };
+        let r = Request::AddService {
+            vip: Ipv4Addr::new(10, 0, 0, 100),
+            port: 80,
+            scheduler: "rr".into(),
+        };
         let s = serde_json::to_string(&r).unwrap();
-        assert_eq!(s, r#"{"op":"add_service","vip":"10.0.0.100","port":80,"scheduler":"rr"}"#);
+        assert_eq!(
+            s,
+            r#"{"op":"add_service","vip":"10.0.0.100","port":80,"scheduler":"rr"}"#
+        );
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
-        assert_eq!(serde_json::from_str::<Request>(r#"{"op":"list"}"#).unwrap(), Request::List);
-        let e = serde_json::to_string(&Response::Error { message: "x".into() }).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Request>(r#"{"op":"list"}"#).unwrap(),
+            Request::List
+        );
+        let e = serde_json::to_string(&Response::Error {
+            message: "x".into(),
+        })
+        .unwrap();
         assert_eq!(e, r#"{"result":"error","message":"x"}"#);
     }
 
@@ -203,8 +263,16 @@ mod tests {
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
         let nic = Arc::new(FakeNic::default());
         let mut cfg = DaemonConfig::new(vec![
-            PortConfig { mac: [2, 0, 0, 0, 0, 1], addr: Ipv4Addr::new(10, 0, 0, 1), prefix: 24 },
-            PortConfig { mac: [2, 0, 0, 0, 1, 1], addr: Ipv4Addr::new(10, 1, 0, 1), prefix: 24 },
+            PortConfig {
+                mac: [2, 0, 0, 0, 0, 1],
+                addr: Ipv4Addr::new(10, 0, 0, 1),
+                prefix: 24,
+            },
+            PortConfig {
+                mac: [2, 0, 0, 0, 1, 1],
+                addr: Ipv4Addr::new(10, 1, 0, 1),
+                prefix: 24,
+            },
         ]);
         cfg.control_socket = Some(path.clone());
         let daemon = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
@@ -224,10 +292,33 @@ mod tests {
         let answers = tokio::task::spawn_blocking(move || {
             let vip = Ipv4Addr::new(10, 0, 0, 100);
             let rip = Ipv4Addr::new(10, 1, 0, 2);
-            let add_real = |method| Request::AddReal { vip, port: 80, rip, rport: 80, weight: 1, method };
+            let add_real = |method| Request::AddReal {
+                vip,
+                port: 80,
+                rip,
+                rport: 80,
+                weight: 1,
+                method,
+            };
             vec![
-                call(&p, &Request::AddService { vip, port: 80, scheduler: "rr".into() }).unwrap(),
-                call(&p, &Request::AddService { vip, port: 80, scheduler: "rr".into() }).unwrap(),
+                call(
+                    &p,
+                    &Request::AddService {
+                        vip,
+                        port: 80,
+                        scheduler: "rr".into(),
+                    },
+                )
+                .unwrap(),
+                call(
+                    &p,
+                    &Request::AddService {
+                        vip,
+                        port: 80,
+                        scheduler: "rr".into(),
+                    },
+                )
+                .unwrap(),
                 call(&p, &add_real(ForwardMethod::Masq)).unwrap(),
                 call(&p, &add_real(ForwardMethod::Route)).unwrap(),
                 call(&p, &Request::List).unwrap(),
@@ -238,10 +329,20 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(answers[0], Response::Ok);
-        assert!(matches!(&answers[1], Response::Error { message } if message.contains("already exists")));
+        assert!(
+            matches!(&answers[1], Response::Error { message } if message.contains("already exists"))
+        );
         assert_eq!(answers[2], Response::Ok);
-        assert!(matches!(&answers[3], Response::Error { message } if message.contains("not supported")));
-        let Response::Services { table_size, services } = &answers[4] else { panic!("{:?}", answers[4]) };
+        assert!(
+            matches!(&answers[3], Response::Error { message } if message.contains("not supported"))
+        );
+        let Response::Services {
+            table_size,
+            services,
+        } = &answers[4]
+        else {
+            panic!("{:?}", answers[4])
+        };
         assert_eq!(*table_size, 4096);
         assert_eq!(services.len(), 1);
         assert_eq!(services[0].vip.to_string(), "10.0.0.100:80");
@@ -249,7 +350,12 @@ mod tests {
         assert_eq!(services[0].reals[0].addr.to_string(), "10.1.0.2:80");
         assert_eq!(services[0].reals[0].method, ForwardMethod::Masq);
         assert!(matches!(answers[5], Response::Counters { .. }));
-        assert_eq!(answers[6], Response::Connections { connections: vec![] });
+        assert_eq!(
+            answers[6],
+            Response::Connections {
+                connections: vec![]
+            }
+        );
 
         // garbage gets an error line, not a hang-up
         let p = path.clone();
@@ -262,7 +368,10 @@ mod tests {
         })
         .await
         .unwrap();
-        assert!(raw.starts_with(r#"{"result":"error","message":"bad request"#), "{raw}");
+        assert!(
+            raw.starts_with(r#"{"result":"error","message":"bad request"#),
+            "{raw}"
+        );
 
         stop.send(()).unwrap();
         task.await.unwrap().unwrap();
@@ -275,7 +384,10 @@ mod tests {
         let path = temp_socket("file");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"x").unwrap();
-        assert_eq!(bind(&path).err().unwrap().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            bind(&path).err().unwrap().kind(),
+            io::ErrorKind::AlreadyExists
+        );
         std::fs::remove_file(&path).unwrap();
         let l = bind(&path).unwrap();
         drop(l);

@@ -141,7 +141,10 @@ pub enum DaemonError {
     #[error("config: {0}")]
     Config(String),
     #[error("control socket {path}: {source}")]
-    Control { path: PathBuf, source: std::io::Error },
+    Control {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,14 +188,21 @@ impl<B: NicBackend> Daemon<B> {
             )));
         }
         if let Some(p) = cfg.ports.iter().find(|p| p.prefix > 32) {
-            return Err(DaemonError::Config(format!("port {}: prefix /{} is not IPv4", p.addr, p.prefix)));
+            return Err(DaemonError::Config(format!(
+                "port {}: prefix /{} is not IPv4",
+                p.addr, p.prefix
+            )));
         }
         let mut services = Services::new();
         let config_err = |e: ServiceError| DaemonError::Config(e.to_string());
         for s in &cfg.services {
-            services.add_service(s.vip, s.scheduler).map_err(config_err)?;
+            services
+                .add_service(s.vip, s.scheduler)
+                .map_err(config_err)?;
             for r in &s.reals {
-                services.add_real(s.vip, r.addr, r.weight, r.method).map_err(config_err)?;
+                services
+                    .add_real(s.vip, r.addr, r.weight, r.method)
+                    .map_err(config_err)?;
             }
         }
         let conns = ConnTable::new(driver.info().table_index_bits);
@@ -247,8 +257,10 @@ impl<B: NicBackend> Daemon<B> {
         let (req_tx, mut req_rx) = mpsc::channel::<ControlMsg>(16);
         let server = match self.cfg.control_socket.clone() {
             Some(path) => {
-                let listener = control::bind(&path)
-                    .map_err(|source| DaemonError::Control { path: path.clone(), source })?;
+                let listener = control::bind(&path).map_err(|source| DaemonError::Control {
+                    path: path.clone(),
+                    source,
+                })?;
                 info!(path = %path.display(), "control socket ready");
                 Some((path, tokio::spawn(control::serve(listener, req_tx))))
             }
@@ -308,14 +320,19 @@ impl<B: NicBackend> Daemon<B> {
     pub fn tick(&mut self, now: Instant) {
         let timeout = Duration::from_millis(self.cfg.park_timeout_ms);
         let before = self.parked.len();
-        self.parked.retain(|p| now.saturating_duration_since(p.since) < timeout);
+        self.parked
+            .retain(|p| now.saturating_duration_since(p.since) < timeout);
         let expired = before - self.parked.len();
         if expired > 0 {
             self.stats.syn_park_expired += expired as u64;
             debug!(expired, "parked SYNs expired without an ARP reply");
         }
         let mut asked: Vec<Ipv4Addr> = Vec::new();
-        let waiting: Vec<(Ipv4Addr, u8)> = self.parked.iter().map(|p| (*p.real.ip(), p.server_port)).collect();
+        let waiting: Vec<(Ipv4Addr, u8)> = self
+            .parked
+            .iter()
+            .map(|p| (*p.real.ip(), p.server_port))
+            .collect();
         for (ip, port) in waiting {
             if !asked.contains(&ip) {
                 asked.push(ip);
@@ -373,7 +390,8 @@ impl<B: NicBackend> Daemon<B> {
     fn learn(&mut self, port: u8, ip: Ipv4Addr, mac: Mac) {
         let p = self.cfg.ports[port as usize];
         let unicast = mac[0] & 1 == 0 && mac != [0; 6];
-        if !unicast || ip.is_unspecified() || ip == p.addr || !net::in_subnet(ip, p.addr, p.prefix) {
+        if !unicast || ip.is_unspecified() || ip == p.addr || !net::in_subnet(ip, p.addr, p.prefix)
+        {
             debug!(%ip, mac = %MacFmt(&mac), port, "not learning neighbour");
             return;
         }
@@ -382,8 +400,9 @@ impl<B: NicBackend> Daemon<B> {
             self.stats.neighbours_learned += 1;
             debug!(%ip, mac = %MacFmt(&mac), port, "neighbour learned");
         }
-        let (ready, waiting): (VecDeque<_>, VecDeque<_>) =
-            std::mem::take(&mut self.parked).into_iter().partition(|p| *p.real.ip() == ip);
+        let (ready, waiting): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.parked)
+            .into_iter()
+            .partition(|p| *p.real.ip() == ip);
         self.parked = waiting;
         for p in ready {
             self.install(p, mac);
@@ -403,7 +422,11 @@ impl<B: NicBackend> Daemon<B> {
             self.send(&frame, TxMode::Lookup { port });
             return;
         }
-        if let Some(p) = self.parked.iter_mut().find(|p| p.client == client && p.vip == vip) {
+        if let Some(p) = self
+            .parked
+            .iter_mut()
+            .find(|p| p.client == client && p.vip == vip)
+        {
             p.frame = frame; // a retransmission while waiting for ARP: keep the newest
             self.stats.syn_retransmits += 1;
             return;
@@ -459,14 +482,29 @@ impl<B: NicBackend> Daemon<B> {
             our_mac: self.cfg.ports[p.client_port as usize].mac,
             next_hop_mac: p.client_mac,
         };
-        let server_side =
-            Side { port: p.server_port, our_mac: self.cfg.ports[p.server_port as usize].mac, next_hop_mac: real_mac };
-        let c = Connection::new(p.client, p.vip, p.real, client_side, server_side, self.conns.index_bits());
+        let server_side = Side {
+            port: p.server_port,
+            our_mac: self.cfg.ports[p.server_port as usize].mac,
+            next_hop_mac: real_mac,
+        };
+        let c = Connection::new(
+            p.client,
+            p.vip,
+            p.real,
+            client_side,
+            server_side,
+            self.conns.index_bits(),
+        );
         match self.conns.check(&c) {
             Ok(()) => {}
             Err(ConnError::Exists { .. }) => {
                 self.stats.syn_retransmits += 1;
-                self.send(&p.frame, TxMode::Lookup { port: p.client_port });
+                self.send(
+                    &p.frame,
+                    TxMode::Lookup {
+                        port: p.client_port,
+                    },
+                );
                 return;
             }
             Err(e @ ConnError::Collision { .. }) => {
@@ -492,12 +530,21 @@ impl<B: NicBackend> Daemon<B> {
         if self.conns.insert(c).is_ok() {
             self.stats.connections_created += 1;
         }
-        self.send(&p.frame, TxMode::Lookup { port: p.client_port });
+        self.send(
+            &p.frame,
+            TxMode::Lookup {
+                port: p.client_port,
+            },
+        );
     }
 
     /// The port whose subnet holds `ip`.
     fn port_for(&self, ip: Ipv4Addr) -> Option<u8> {
-        self.cfg.ports.iter().position(|p| net::in_subnet(ip, p.addr, p.prefix)).map(|i| i as u8)
+        self.cfg
+            .ports
+            .iter()
+            .position(|p| net::in_subnet(ip, p.addr, p.prefix))
+            .map(|i| i as u8)
     }
 
     fn send_arp_request(&mut self, port: u8, ip: Ipv4Addr) {
@@ -522,26 +569,51 @@ impl<B: NicBackend> Daemon<B> {
     /// Answer one control request.
     pub fn handle_request(&mut self, req: Request) -> Response {
         let result = match req {
-            Request::AddService { vip, port, scheduler } => Scheduler::parse(&scheduler)
+            Request::AddService {
+                vip,
+                port,
+                scheduler,
+            } => Scheduler::parse(&scheduler)
                 .and_then(|s| self.services.add_service(SocketAddrV4::new(vip, port), s))
                 .map(|()| Response::Ok),
-            Request::AddReal { vip, port, rip, rport, weight, method } => self
+            Request::AddReal {
+                vip,
+                port,
+                rip,
+                rport,
+                weight,
+                method,
+            } => self
                 .services
-                .add_real(SocketAddrV4::new(vip, port), SocketAddrV4::new(rip, rport), weight, method)
+                .add_real(
+                    SocketAddrV4::new(vip, port),
+                    SocketAddrV4::new(rip, rport),
+                    weight,
+                    method,
+                )
                 .map(|()| Response::Ok),
             Request::List => Ok(Response::Services {
                 table_size: self.driver.info().table_size(),
                 services: self.services.list(),
             }),
-            Request::Connections => Ok(Response::Connections { connections: self.conns.list() }),
+            Request::Connections => Ok(Response::Connections {
+                connections: self.conns.list(),
+            }),
             Request::Counters => {
                 return match self.driver.counters() {
-                    Ok(nic) => Response::Counters { nic, daemon: self.stats.clone() },
-                    Err(e) => Response::Error { message: e.to_string() },
+                    Ok(nic) => Response::Counters {
+                        nic: Box::new(nic),
+                        daemon: Box::new(self.stats.clone()),
+                    },
+                    Err(e) => Response::Error {
+                        message: e.to_string(),
+                    },
                 }
             }
         };
-        result.unwrap_or_else(|e| Response::Error { message: e.to_string() })
+        result.unwrap_or_else(|e| Response::Error {
+            message: e.to_string(),
+        })
     }
 }
 
@@ -557,7 +629,12 @@ mod tests {
     const P1_MAC: Mac = [2, 0, 0, 0, 1, 1];
     const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
     const RS_MAC: Mac = [2, 0, 0, 0, 1, 0x20];
-    const SYN: TcpFlags = TcpFlags { syn: true, ack: false, fin: false, rst: false };
+    const SYN: TcpFlags = TcpFlags {
+        syn: true,
+        ack: false,
+        fin: false,
+        rst: false,
+    };
     const BITS: u32 = 12;
 
     fn ip(s: &str) -> Ipv4Addr {
@@ -569,30 +646,59 @@ mod tests {
 
     fn config() -> DaemonConfig {
         let mut cfg = DaemonConfig::new(vec![
-            PortConfig { mac: P0_MAC, addr: ip("10.0.0.1"), prefix: 24 },
-            PortConfig { mac: P1_MAC, addr: ip("10.1.0.1"), prefix: 24 },
+            PortConfig {
+                mac: P0_MAC,
+                addr: ip("10.0.0.1"),
+                prefix: 24,
+            },
+            PortConfig {
+                mac: P1_MAC,
+                addr: ip("10.1.0.1"),
+                prefix: 24,
+            },
         ]);
         cfg.services.push(ServiceConfig {
             vip: sa("10.0.0.100:80"),
             scheduler: Scheduler::Rr,
-            reals: vec![RealConfig { addr: sa("10.1.0.2:8080"), weight: 1, method: ForwardMethod::Masq }],
+            reals: vec![RealConfig {
+                addr: sa("10.1.0.2:8080"),
+                weight: 1,
+                method: ForwardMethod::Masq,
+            }],
         });
         cfg
     }
 
     fn setup(cfg: DaemonConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
-        let nic = Arc::new(FakeNic::new(FakeConfig { table_index_bits: BITS, ..Default::default() }));
+        let nic = Arc::new(FakeNic::new(FakeConfig {
+            table_index_bits: BITS,
+            ..Default::default()
+        }));
         let driver = Driver::open(nic.clone()).unwrap();
         (nic, Daemon::new(driver, cfg).unwrap())
     }
 
     fn exc(frame: Vec<u8>, reason: Reason, port: u8) -> ExceptionFrame {
-        ExceptionFrame { frame, reason, src_port: port, hit: false, index: 0 }
+        ExceptionFrame {
+            frame,
+            reason,
+            src_port: port,
+            hit: false,
+            index: 0,
+        }
     }
 
     fn syn(client: &str) -> Vec<u8> {
         let c = sa(client);
-        net::tcp_frame(CLIENT_MAC, P0_MAC, (*c.ip(), c.port()), (ip("10.0.0.100"), 80), SYN, 1, &[])
+        net::tcp_frame(
+            CLIENT_MAC,
+            P0_MAC,
+            (*c.ip(), c.port()),
+            (ip("10.0.0.100"), 80),
+            SYN,
+            1,
+            &[],
+        )
     }
 
     fn arp(tx: &TxFrame) -> Arp {
@@ -605,7 +711,11 @@ mod tests {
     #[test]
     fn arp_request_for_vip_and_port_address_is_answered() {
         let (nic, mut d) = setup(config());
-        for (target, port, mac) in [("10.0.0.100", 0, P0_MAC), ("10.0.0.1", 0, P0_MAC), ("10.1.0.1", 1, P1_MAC)] {
+        for (target, port, mac) in [
+            ("10.0.0.100", 0, P0_MAC),
+            ("10.0.0.1", 0, P0_MAC),
+            ("10.1.0.1", 1, P1_MAC),
+        ] {
             let req = net::arp_request(CLIENT_MAC, ip("10.0.0.2"), ip(target));
             d.handle_exception(exc(req, Reason::NonIpv4, port));
             let tx = nic.take_tx();
@@ -638,7 +748,10 @@ mod tests {
         assert_eq!(&tx[0].frame[..6], &BROADCAST);
         let a = arp(&tx[0]);
         assert_eq!(a.op, ArpOp::Request);
-        assert_eq!((a.sender_mac, a.sender_ip, a.target_ip), (P1_MAC, ip("10.1.0.1"), ip("10.1.0.2")));
+        assert_eq!(
+            (a.sender_mac, a.sender_ip, a.target_ip),
+            (P1_MAC, ip("10.1.0.1"), ip("10.1.0.2"))
+        );
         assert_eq!(d.parked(), 1);
         assert!(nic.valid_buckets().is_empty());
 
@@ -648,8 +761,20 @@ mod tests {
         assert_eq!(d.parked(), 0);
         assert_eq!(d.neighbour(ip("10.1.0.2")), Some(RS_MAC));
 
-        let in_key = FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 };
-        let out_key = FlowKey { saddr: [10, 1, 0, 2], daddr: [10, 0, 0, 2], sport: 8080, dport: 40000, proto: 6 };
+        let in_key = FlowKey {
+            saddr: [10, 0, 0, 2],
+            daddr: [10, 0, 0, 100],
+            sport: 40000,
+            dport: 80,
+            proto: 6,
+        };
+        let out_key = FlowKey {
+            saddr: [10, 1, 0, 2],
+            daddr: [10, 0, 0, 2],
+            sport: 8080,
+            dport: 40000,
+            proto: 6,
+        };
         let in_bucket = hash::bucket(&in_key, BITS);
         let out_bucket = hash::bucket(&out_key, BITS);
         let mut buckets = vec![in_bucket, out_bucket];
@@ -690,10 +815,19 @@ mod tests {
         // the SYN is re-injected for the NIC to rewrite
         let tx = nic.take_tx();
         assert_eq!(tx.len(), 1);
-        assert_eq!((tx[0].port, tx[0].bypass, &tx[0].frame), (0, false, &syn_frame));
+        assert_eq!(
+            (tx[0].port, tx[0].bypass, &tx[0].frame),
+            (0, false, &syn_frame)
+        );
 
-        let c = d.connections().get(sa("10.0.0.2:40000"), sa("10.0.0.100:80")).unwrap();
-        assert_eq!((c.real, c.in_bucket, c.out_bucket), (sa("10.1.0.2:8080"), in_bucket, out_bucket));
+        let c = d
+            .connections()
+            .get(sa("10.0.0.2:40000"), sa("10.0.0.100:80"))
+            .unwrap();
+        assert_eq!(
+            (c.real, c.in_bucket, c.out_bucket),
+            (sa("10.1.0.2:8080"), in_bucket, out_bucket)
+        );
         assert_eq!(d.stats().connections_created, 1);
         assert_eq!(d.services().list()[0].reals[0].active_conns, 1);
 
@@ -720,7 +854,13 @@ mod tests {
         assert!(nic.take_tx().is_empty());
         assert_eq!(d.parked(), 2);
         let reply = net::arp_reply(
-            &Arp { op: ArpOp::Request, sender_mac: P1_MAC, sender_ip: ip("10.1.0.1"), target_mac: [0; 6], target_ip: ip("10.1.0.2") },
+            &Arp {
+                op: ArpOp::Request,
+                sender_mac: P1_MAC,
+                sender_ip: ip("10.1.0.1"),
+                target_mac: [0; 6],
+                target_ip: ip("10.1.0.2"),
+            },
             RS_MAC,
         );
         d.handle_exception(exc(reply, Reason::NonIpv4, 1));
@@ -734,13 +874,26 @@ mod tests {
         let (nic, mut d) = setup(config());
         // learn the RS first so connections install at once
         let reply = net::arp_reply(
-            &Arp { op: ArpOp::Request, sender_mac: P1_MAC, sender_ip: ip("10.1.0.1"), target_mac: [0; 6], target_ip: ip("10.1.0.2") },
+            &Arp {
+                op: ArpOp::Request,
+                sender_mac: P1_MAC,
+                sender_ip: ip("10.1.0.1"),
+                target_mac: [0; 6],
+                target_ip: ip("10.1.0.2"),
+            },
             RS_MAC,
         );
         d.handle_exception(exc(reply, Reason::NonIpv4, 1));
         d.handle_exception(exc(syn("10.0.0.2:40000"), Reason::Syn, 0));
-        let first = d.connections().get(sa("10.0.0.2:40000"), sa("10.0.0.100:80")).unwrap().clone();
-        let words_before = (nic.table_words(first.in_bucket), nic.table_words(first.out_bucket));
+        let first = d
+            .connections()
+            .get(sa("10.0.0.2:40000"), sa("10.0.0.100:80"))
+            .unwrap()
+            .clone();
+        let words_before = (
+            nic.table_words(first.in_bucket),
+            nic.table_words(first.out_bucket),
+        );
 
         // find another client port whose entries land on one of the first connection's buckets
         let vip = sa("10.0.0.100:80");
@@ -748,20 +901,43 @@ mod tests {
         let colliding = (1024..u16::MAX)
             .map(|p| SocketAddrV4::new(ip("10.0.0.2"), p))
             .find(|&c| {
-                let k_in = FlowKey { saddr: c.ip().octets(), daddr: vip.ip().octets(), sport: c.port(), dport: 80, proto: 6 };
+                let k_in = FlowKey {
+                    saddr: c.ip().octets(),
+                    daddr: vip.ip().octets(),
+                    sport: c.port(),
+                    dport: 80,
+                    proto: 6,
+                };
                 let b_in = hash::bucket(&k_in, BITS);
-                let k_out = FlowKey { saddr: real.ip().octets(), daddr: c.ip().octets(), sport: 8080, dport: c.port(), proto: 6 };
+                let k_out = FlowKey {
+                    saddr: real.ip().octets(),
+                    daddr: c.ip().octets(),
+                    sport: 8080,
+                    dport: c.port(),
+                    proto: 6,
+                };
                 let b_out = hash::bucket(&k_out, BITS);
-                [b_in, b_out].iter().any(|b| *b == first.in_bucket || *b == first.out_bucket)
+                [b_in, b_out]
+                    .iter()
+                    .any(|b| *b == first.in_bucket || *b == first.out_bucket)
             })
             .unwrap();
         nic.take_tx();
         d.handle_exception(exc(syn(&colliding.to_string()), Reason::Syn, 0));
-        assert!(nic.take_tx().is_empty(), "the SYN is dropped, not re-injected");
+        assert!(
+            nic.take_tx().is_empty(),
+            "the SYN is dropped, not re-injected"
+        );
         assert_eq!(d.stats().table_collisions, 1);
         assert_eq!(d.connections().len(), 1);
         assert!(d.connections().get(colliding, vip).is_none());
-        assert_eq!((nic.table_words(first.in_bucket), nic.table_words(first.out_bucket)), words_before);
+        assert_eq!(
+            (
+                nic.table_words(first.in_bucket),
+                nic.table_words(first.out_bucket)
+            ),
+            words_before
+        );
         assert_eq!(nic.valid_buckets().len(), 2);
     }
 
@@ -791,12 +967,23 @@ mod tests {
             P0_MAC,
             (ip("10.0.0.2"), 1),
             (ip("10.0.0.100"), 80),
-            TcpFlags { ack: true, ..Default::default() },
+            TcpFlags {
+                ack: true,
+                ..Default::default()
+            },
             1,
             &[],
         );
         d.handle_exception(exc(ack, Reason::Miss, 0));
-        let other_service = net::tcp_frame(CLIENT_MAC, P0_MAC, (ip("10.0.0.2"), 1), (ip("10.0.0.100"), 81), SYN, 1, &[]);
+        let other_service = net::tcp_frame(
+            CLIENT_MAC,
+            P0_MAC,
+            (ip("10.0.0.2"), 1),
+            (ip("10.0.0.100"), 81),
+            SYN,
+            1,
+            &[],
+        );
         d.handle_exception(exc(other_service, Reason::Syn, 0));
         d.handle_exception(exc(vec![1, 2, 3], Reason::Truncated, 0));
         assert!(nic.take_tx().is_empty());
@@ -821,7 +1008,13 @@ mod tests {
             syn("10.0.0.2:40000"),
             net::arp_request(CLIENT_MAC, ip("10.0.0.2"), ip("10.0.0.100")),
             net::arp_reply(
-                &Arp { op: ArpOp::Request, sender_mac: P1_MAC, sender_ip: ip("10.1.0.1"), target_mac: [0; 6], target_ip: ip("10.1.0.2") },
+                &Arp {
+                    op: ArpOp::Request,
+                    sender_mac: P1_MAC,
+                    sender_ip: ip("10.1.0.1"),
+                    target_mac: [0; 6],
+                    target_ip: ip("10.1.0.2"),
+                },
                 RS_MAC,
             ),
         ];
@@ -840,7 +1033,13 @@ mod tests {
                 f
             };
             let reason = Reason::from_code((next() % 10) as u8).unwrap();
-            let e = ExceptionFrame { frame, reason, src_port: (next() % 4) as u8, hit: next() % 2 == 0, index: next() as u32 };
+            let e = ExceptionFrame {
+                frame,
+                reason,
+                src_port: (next() % 4) as u8,
+                hit: next() % 2 == 0,
+                index: next() as u32,
+            };
             d.handle_exception(e);
             if i % 64 == 0 {
                 nic.take_tx();
@@ -878,8 +1077,14 @@ mod tests {
         let nic = Arc::new(FakeNic::default());
         let mut cfg = config();
         cfg.ports.extend_from_slice(&[cfg.ports[0]; 2]);
-        let err = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).err().unwrap();
-        assert!(err.to_string().contains("3 ports configured, the device has 2"), "{err}");
+        let err = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg)
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string()
+                .contains("4 ports configured, the device has 2"),
+            "{err}"
+        );
         let mut cfg = config();
         cfg.services[0].reals[0].method = ForwardMethod::Tunnel;
         assert!(Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).is_err());

@@ -22,10 +22,17 @@ pub const MAX_RING_LOG2: u32 = 12;
 pub enum DriverError {
     #[error("backend: {0}")]
     Backend(#[from] BackendError),
-    #[error("not a vsnic device: DESIGN_ID is {found:#010x}, expected {:#010x}", id::DESIGN_ID_VALUE)]
+    #[error(
+        "not a vsnic device: DESIGN_ID is {found:#010x}, expected {:#010x}",
+        id::DESIGN_ID_VALUE
+    )]
     BadDesignId { found: u32 },
     #[error("register block `{name}` (type {type_id:#010x}, major version {major}) not found in the block chain")]
-    MissingBlock { name: &'static str, type_id: u32, major: u32 },
+    MissingBlock {
+        name: &'static str,
+        type_id: u32,
+        major: u32,
+    },
     #[error("device reports an unusable {what}: {value}")]
     BadGeometry { what: &'static str, value: u32 },
     #[error("ring size 2^{0} out of range (0..={MAX_RING_LOG2})")]
@@ -41,7 +48,12 @@ pub enum DriverError {
     #[error("TX ring is full")]
     TxRingFull,
     #[error("exception ring HEAD {head} is {ahead} slots past TAIL {tail} (ring of {size})")]
-    BadExqHead { head: u32, tail: u32, ahead: u32, size: u32 },
+    BadExqHead {
+        head: u32,
+        tail: u32,
+        ahead: u32,
+        size: u32,
+    },
 }
 
 /// Ring sizes the driver asks for.
@@ -56,7 +68,11 @@ pub struct DriverConfig {
 
 impl Default for DriverConfig {
     fn default() -> Self {
-        DriverConfig { exq_size_log2: 8, txq_size_log2: 8, clear_table: true }
+        DriverConfig {
+            exq_size_log2: 8,
+            txq_size_log2: 8,
+            clear_table: true,
+        }
     }
 }
 
@@ -182,14 +198,24 @@ impl<B: NicBackend> Driver<B> {
             num_ports: backend.read32(id_base + id::NUM_PORTS)?,
         };
         if info.hw_version != id::HW_VERSION_VALUE {
-            warn!(found = info.hw_version, expected = id::HW_VERSION_VALUE, "HW_VERSION differs from this driver's contract");
+            warn!(
+                found = info.hw_version,
+                expected = id::HW_VERSION_VALUE,
+                "HW_VERSION differs from this driver's contract"
+            );
         }
         // The CMD index field is 16 bits; the port fields are 2 bits.
         if !(1..=16).contains(&info.table_index_bits) {
-            return Err(DriverError::BadGeometry { what: "TABLE_INDEX_BITS", value: info.table_index_bits });
+            return Err(DriverError::BadGeometry {
+                what: "TABLE_INDEX_BITS",
+                value: info.table_index_bits,
+            });
         }
         if !(1..=4).contains(&info.num_ports) {
-            return Err(DriverError::BadGeometry { what: "NUM_PORTS", value: info.num_ports });
+            return Err(DriverError::BadGeometry {
+                what: "NUM_PORTS",
+                value: info.num_ports,
+            });
         }
         let bases = Bases {
             table: find("table", table::TYPE_ID, table::VERSION)?,
@@ -223,7 +249,12 @@ impl<B: NicBackend> Driver<B> {
         backend.write32(base + exq::BASE_LO, buf.iova as u32)?;
         backend.write32(base + exq::BASE_HI, (buf.iova >> 32) as u32)?;
         backend.write32(base + exq::SIZE_LOG2, size_log2)?;
-        Ok(Ring { buf, size_log2, ours: 0, theirs: 0 })
+        Ok(Ring {
+            buf,
+            size_log2,
+            ours: 0,
+            theirs: 0,
+        })
     }
 
     pub fn backend(&self) -> &Arc<B> {
@@ -256,7 +287,12 @@ impl<B: NicBackend> Driver<B> {
         let tail = self.exq.ours;
         let ahead = head.wrapping_sub(tail);
         if ahead > self.exq.slots() {
-            return Err(DriverError::BadExqHead { head, tail, ahead, size: self.exq.slots() });
+            return Err(DriverError::BadExqHead {
+                head,
+                tail,
+                ahead,
+                size: self.exq.slots(),
+            });
         }
         let n = (ahead as usize).min(max);
         let mut out = Vec::with_capacity(n);
@@ -273,7 +309,8 @@ impl<B: NicBackend> Driver<B> {
                 continue;
             };
             let mut frame = vec![0; len];
-            self.backend.dma_read(&self.exq.buf, slot + queue::DESC_BYTES, &mut frame)?;
+            self.backend
+                .dma_read(&self.exq.buf, slot + queue::DESC_BYTES, &mut frame)?;
             out.push(ExceptionFrame {
                 frame,
                 reason,
@@ -284,7 +321,8 @@ impl<B: NicBackend> Driver<B> {
         }
         if n > 0 {
             self.exq.ours = tail.wrapping_add(n as u32);
-            self.backend.write32(self.bases.exq + exq::TAIL, self.exq.ours)?;
+            self.backend
+                .write32(self.bases.exq + exq::TAIL, self.exq.ours)?;
         }
         Ok(out)
     }
@@ -299,7 +337,10 @@ impl<B: NicBackend> Driver<B> {
             TxMode::Lookup { port } => (port, false),
         };
         if port as u32 >= self.info.num_ports {
-            return Err(DriverError::BadPort { port, num_ports: self.info.num_ports });
+            return Err(DriverError::BadPort {
+                port,
+                num_ports: self.info.num_ports,
+            });
         }
         let head = self.txq.ours;
         if head.wrapping_sub(self.txq.theirs) >= self.txq.slots() {
@@ -314,10 +355,13 @@ impl<B: NicBackend> Driver<B> {
         set_bits(&mut d, tx_desc::PORT, port as u64);
         set_bits(&mut d, tx_desc::BYPASS, bypass as u64);
         let slot = self.txq.slot_offset(head);
-        self.backend.dma_write(&self.txq.buf, slot + queue::DESC_BYTES, frame)?;
-        self.backend.dma_write(&self.txq.buf, slot, &queue::desc_to_bytes(&d))?;
+        self.backend
+            .dma_write(&self.txq.buf, slot + queue::DESC_BYTES, frame)?;
+        self.backend
+            .dma_write(&self.txq.buf, slot, &queue::desc_to_bytes(&d))?;
         self.txq.ours = head.wrapping_add(1);
-        self.backend.write32(self.bases.txq + txq::HEAD, self.txq.ours)?;
+        self.backend
+            .write32(self.bases.txq + txq::HEAD, self.txq.ours)?;
         Ok(())
     }
 
@@ -341,9 +385,11 @@ impl<B: NicBackend> Driver<B> {
         // and reads as invalid rather than as a stale entry.
         self.shadow[index as usize] = [0; entry::WORDS];
         for (i, w) in words.iter().enumerate() {
-            self.backend.write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
+            self.backend
+                .write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
         }
-        self.backend.write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
+        self.backend
+            .write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
         self.shadow[index as usize] = *words;
         Ok(())
     }
@@ -352,10 +398,12 @@ impl<B: NicBackend> Driver<B> {
     pub fn clear_table(&mut self) -> Result<(), DriverError> {
         let zero = [0; entry::WORDS];
         for (i, w) in zero.iter().enumerate() {
-            self.backend.write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
+            self.backend
+                .write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
         }
         for index in 0..self.info.table_size() {
-            self.backend.write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
+            self.backend
+                .write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
         }
         self.shadow.iter_mut().for_each(|w| *w = zero);
         Ok(())
@@ -367,8 +415,8 @@ impl<B: NicBackend> Driver<B> {
     }
 
     /// The entry of table bucket `index`. The contract's table block is write-only (CMD has no
-    /// read command), so this is the driver's copy of the last words written there (all zero —
-    /// invalid — after open, which clears the device table).
+    /// read command), so this is the driver's copy of the last words it wrote there (all zero —
+    /// invalid — for a bucket not written since open).
     pub fn read_entry(&mut self, index: u32) -> Result<Entry, DriverError> {
         self.check_index(index)?;
         Entry::from_words(&self.shadow[index as usize]).ok_or(DriverError::BadEntry(index))
@@ -409,41 +457,105 @@ mod tests {
 
     #[test]
     fn discovery_reads_geometry_and_programs_rings() {
-        let nic = Arc::new(FakeNic::new(FakeConfig { table_index_bits: 10, num_ports: 4, ..Default::default() }));
+        let nic = Arc::new(FakeNic::new(FakeConfig {
+            table_index_bits: 10,
+            num_ports: 4,
+            ..Default::default()
+        }));
         let drv = Driver::open(nic.clone()).unwrap();
         assert_eq!(
             drv.info(),
-            DeviceInfo { hw_version: id::HW_VERSION_VALUE, data_width: 64, table_index_bits: 10, num_ports: 4 }
+            DeviceInfo {
+                hw_version: id::HW_VERSION_VALUE,
+                data_width: 64,
+                table_index_bits: 10,
+                num_ports: 4
+            }
         );
         assert_eq!(drv.info().table_size(), 1024);
         assert_eq!(nic.read32(exq::BASE + exq::SIZE_LOG2).unwrap(), 8);
         assert_eq!(nic.read32(exq::BASE + exq::IRQ_EN).unwrap(), 1);
         assert_ne!(nic.read32(exq::BASE + exq::BASE_LO).unwrap(), 0);
-        assert_ne!(nic.read32(txq::BASE + txq::BASE_HI).unwrap(), 0, "IOVAs above 4 GiB are split");
+        assert_ne!(
+            nic.read32(txq::BASE + txq::BASE_HI).unwrap(),
+            0,
+            "IOVAs above 4 GiB are split"
+        );
     }
 
     #[test]
     fn missing_block_and_bad_design_id_are_reported() {
-        let nic = FakeNic::new(FakeConfig { omit_blocks: vec![txq::TYPE_ID], ..Default::default() });
+        let nic = FakeNic::new(FakeConfig {
+            omit_blocks: vec![txq::TYPE_ID],
+            ..Default::default()
+        });
         let err = Driver::open(Arc::new(nic)).err().unwrap();
-        assert!(matches!(err, DriverError::MissingBlock { name: "txq", .. }), "{err}");
+        assert!(
+            matches!(err, DriverError::MissingBlock { name: "txq", .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("`txq`"), "{err}");
 
-        let nic = FakeNic::new(FakeConfig { design_id: 0x1234, ..Default::default() });
+        let nic = FakeNic::new(FakeConfig {
+            design_id: 0x1234,
+            ..Default::default()
+        });
         let err = Driver::open(Arc::new(nic)).err().unwrap();
-        assert!(matches!(err, DriverError::BadDesignId { found: 0x1234 }), "{err}");
+        assert!(
+            matches!(err, DriverError::BadDesignId { found: 0x1234 }),
+            "{err}"
+        );
 
-        let nic = FakeNic::new(FakeConfig { num_ports: 0, ..Default::default() });
-        assert!(matches!(Driver::open(Arc::new(nic)), Err(DriverError::BadGeometry { .. })));
-        let err = Driver::open_with(Arc::new(FakeNic::default()), DriverConfig { exq_size_log2: 20, ..Default::default() });
+        let nic = FakeNic::new(FakeConfig {
+            num_ports: 0,
+            ..Default::default()
+        });
+        assert!(matches!(
+            Driver::open(Arc::new(nic)),
+            Err(DriverError::BadGeometry { .. })
+        ));
+        let err = Driver::open_with(
+            Arc::new(FakeNic::default()),
+            DriverConfig {
+                exq_size_log2: 20,
+                ..Default::default()
+            },
+        );
         assert!(matches!(err, Err(DriverError::BadRingSize(20))));
+    }
+
+    #[test]
+    fn open_clears_entries_left_by_a_previous_run() {
+        let nic = Arc::new(FakeNic::default());
+        let mut drv = Driver::open(nic.clone()).unwrap();
+        let e = Entry {
+            valid: true,
+            ..Default::default()
+        };
+        drv.write_entry(5, &e).unwrap();
+        drv.write_entry(4095, &e).unwrap();
+        assert_eq!(nic.valid_buckets(), vec![5, 4095]);
+        let cfg = DriverConfig {
+            clear_table: false,
+            ..Default::default()
+        };
+        drop(Driver::open_with(nic.clone(), cfg).unwrap());
+        assert_eq!(nic.valid_buckets(), vec![5, 4095], "kept when asked to");
+        drop(Driver::open(nic.clone()).unwrap());
+        assert!(nic.valid_buckets().is_empty());
     }
 
     #[test]
     fn entry_round_trips_through_the_table_block() {
         let (nic, mut drv) = open(DriverConfig::default());
         let e = Entry {
-            key: FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 },
+            key: FlowKey {
+                saddr: [10, 0, 0, 2],
+                daddr: [10, 0, 0, 100],
+                sport: 40000,
+                dport: 80,
+                proto: 6,
+            },
             valid: true,
             action: Action::Dnat,
             egress_port: 1,
@@ -453,19 +565,36 @@ mod tests {
             smac: [2, 0, 0, 0, 0, 1],
         };
         drv.write_entry(77, &e).unwrap();
-        assert_eq!(nic.table_words(77), e.to_words(), "the write landed in the NIC table");
+        assert_eq!(
+            nic.table_words(77),
+            e.to_words(),
+            "the write landed in the NIC table"
+        );
         assert_eq!(nic.valid_buckets(), vec![77]);
         assert_eq!(drv.read_entry(77).unwrap(), e);
         assert_eq!(drv.read_entry(78).unwrap(), Entry::default());
         drv.clear_entry(77).unwrap();
         assert!(nic.valid_buckets().is_empty());
-        assert!(matches!(drv.write_entry(4096, &e), Err(DriverError::BadIndex { index: 4096, size: 4096 })));
-        assert!(matches!(drv.read_entry(u32::MAX), Err(DriverError::BadIndex { .. })));
+        assert!(matches!(
+            drv.write_entry(4096, &e),
+            Err(DriverError::BadIndex {
+                index: 4096,
+                size: 4096
+            })
+        ));
+        assert!(matches!(
+            drv.read_entry(u32::MAX),
+            Err(DriverError::BadIndex { .. })
+        ));
     }
 
     #[test]
     fn exception_ring_consumes_across_wrap_of_free_running_indices() {
-        let (nic, mut drv) = open(DriverConfig { exq_size_log2: 2, txq_size_log2: 2, clear_table: true });
+        let (nic, mut drv) = open(DriverConfig {
+            exq_size_log2: 2,
+            txq_size_log2: 2,
+            clear_table: true,
+        });
         // As after a long uptime: indices just below 2^32.
         nic.set_exq_indices(u32::MAX - 2);
         drv.resync_queues().unwrap();
@@ -474,7 +603,13 @@ mod tests {
         for round in 0..5 {
             for _ in 0..3 {
                 let len = 60 + next as usize;
-                assert!(nic.inject_exception(&vec![next; len], Reason::Miss, round % 2, round == 1, next as u32));
+                assert!(nic.inject_exception(
+                    &vec![next; len],
+                    Reason::Miss,
+                    round % 2,
+                    round == 1,
+                    next as u32
+                ));
                 next += 1;
             }
             // take in batches of 2 to leave some behind between polls
@@ -495,7 +630,11 @@ mod tests {
             assert_eq!(e.hit, i / 3 == 1);
         }
         let tail = nic.read32(exq::BASE + exq::TAIL).unwrap();
-        assert_eq!(tail, (u32::MAX - 2).wrapping_add(15), "TAIL written back and wrapped");
+        assert_eq!(
+            tail,
+            (u32::MAX - 2).wrapping_add(15),
+            "TAIL written back and wrapped"
+        );
         assert_eq!(nic.read32(exq::BASE + exq::HEAD).unwrap(), tail);
         // a full ring is drained completely; the fifth is dropped by the NIC
         for i in 0..5 {
@@ -507,13 +646,21 @@ mod tests {
 
     #[test]
     fn tx_ring_full_and_bad_frames_are_errors() {
-        let (nic, mut drv) = open(DriverConfig { exq_size_log2: 2, txq_size_log2: 2, clear_table: true });
+        let (nic, mut drv) = open(DriverConfig {
+            exq_size_log2: 2,
+            txq_size_log2: 2,
+            clear_table: true,
+        });
         nic.set_txq_indices(u32::MAX - 1);
         drv.resync_queues().unwrap();
         for i in 0..4u8 {
-            drv.transmit(&[i; 64], TxMode::Bypass { port: i % 2 }).unwrap();
+            drv.transmit(&[i; 64], TxMode::Bypass { port: i % 2 })
+                .unwrap();
         }
-        assert!(matches!(drv.transmit(&[9; 64], TxMode::Lookup { port: 0 }), Err(DriverError::TxRingFull)));
+        assert!(matches!(
+            drv.transmit(&[9; 64], TxMode::Lookup { port: 0 }),
+            Err(DriverError::TxRingFull)
+        ));
         let sent = nic.take_tx();
         assert_eq!(sent.len(), 4);
         for (i, f) in sent.iter().enumerate() {
@@ -524,11 +671,20 @@ mod tests {
         let sent = nic.take_tx();
         assert_eq!((sent[0].len, sent[0].port, sent[0].bypass), (100, 1, false));
 
-        assert!(matches!(drv.transmit(&[], TxMode::Bypass { port: 0 }), Err(DriverError::BadFrameLen(0))));
+        assert!(matches!(
+            drv.transmit(&[], TxMode::Bypass { port: 0 }),
+            Err(DriverError::BadFrameLen(0))
+        ));
         let big = vec![0u8; queue::MAX_FRAME + 1];
-        assert!(matches!(drv.transmit(&big, TxMode::Bypass { port: 0 }), Err(DriverError::BadFrameLen(_))));
+        assert!(matches!(
+            drv.transmit(&big, TxMode::Bypass { port: 0 }),
+            Err(DriverError::BadFrameLen(_))
+        ));
         drv.transmit(&big[1..], TxMode::Bypass { port: 0 }).unwrap();
-        assert!(matches!(drv.transmit(&[1; 60], TxMode::Bypass { port: 2 }), Err(DriverError::BadPort { .. })));
+        assert!(matches!(
+            drv.transmit(&[1; 60], TxMode::Bypass { port: 2 }),
+            Err(DriverError::BadPort { .. })
+        ));
         assert_eq!(nic.take_tx()[0].len, queue::MAX_FRAME);
     }
 
@@ -540,7 +696,10 @@ mod tests {
         nic.inject_exception(&[0; 60], Reason::Syn, 0, false, 0);
         nic.inject_exception(&[0; 60], Reason::Syn, 1, false, 0);
         let c = drv.counters().unwrap();
-        assert_eq!((c.rx_frames, c.tx_frames, c.fastpath, c.exc_frames), (10, 9, 8, 3));
+        assert_eq!(
+            (c.rx_frames, c.tx_frames, c.fastpath, c.exc_frames),
+            (10, 9, 8, 3)
+        );
         assert_eq!(c.exc_reason[Reason::Syn as usize], 2);
         assert_eq!(c.exc_reason[Reason::NonIpv4 as usize], 1);
         assert_eq!(c.exc_drop, 0);

@@ -34,7 +34,11 @@ pub struct MacFmt<'a>(pub &'a Mac);
 impl fmt::Display for MacFmt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -78,9 +82,15 @@ pub enum L3 {
     Arp(Arp),
     Tcp(Tcp),
     /// IPv4, another protocol.
-    Ipv4 { src: Ipv4Addr, dst: Ipv4Addr, proto: u8 },
+    Ipv4 {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        proto: u8,
+    },
     /// Another EtherType (IPv6, VLAN, …).
-    Other { ether_type: u16 },
+    Other {
+        ether_type: u16,
+    },
 }
 
 /// A parsed exception frame.
@@ -94,14 +104,21 @@ pub struct Parsed {
 /// Parse a frame (no FCS). ARP, IPv4 and TCP headers must be complete and well-formed; a frame
 /// that claims to be one of them and is not is an `Err`.
 pub fn parse(frame: &[u8]) -> Result<Parsed, NetError> {
-    let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|e| NetError::Ethernet(e.to_string()))?;
+    let eth = Ethernet2Slice::from_slice_without_fcs(frame)
+        .map_err(|e| NetError::Ethernet(e.to_string()))?;
     let payload = eth.payload_slice();
     let l3 = match eth.ether_type() {
         EtherType::ARP => L3::Arp(parse_arp(payload)?),
         EtherType::IPV4 => parse_ipv4(payload)?,
-        other => L3::Other { ether_type: other.0 },
+        other => L3::Other {
+            ether_type: other.0,
+        },
     };
-    Ok(Parsed { eth_src: eth.source(), eth_dst: eth.destination(), l3 })
+    Ok(Parsed {
+        eth_src: eth.source(),
+        eth_dst: eth.destination(),
+        l3,
+    })
 }
 
 fn parse_arp(p: &[u8]) -> Result<Arp, NetError> {
@@ -117,7 +134,13 @@ fn parse_arp(p: &[u8]) -> Result<Arp, NetError> {
     };
     let mac = |i: usize| -> Mac { [p[i], p[i + 1], p[i + 2], p[i + 3], p[i + 4], p[i + 5]] };
     let ip = |i: usize| Ipv4Addr::new(p[i], p[i + 1], p[i + 2], p[i + 3]);
-    Ok(Arp { op, sender_mac: mac(8), sender_ip: ip(14), target_mac: mac(18), target_ip: ip(24) })
+    Ok(Arp {
+        op,
+        sender_mac: mac(8),
+        sender_ip: ip(14),
+        target_mac: mac(18),
+        target_ip: ip(24),
+    })
 }
 
 fn parse_ipv4(p: &[u8]) -> Result<L3, NetError> {
@@ -126,18 +149,28 @@ fn parse_ipv4(p: &[u8]) -> Result<L3, NetError> {
     let (src, dst) = (h.source_addr(), h.destination_addr());
     let proto = ip.payload_ip_number();
     if proto != IpNumber::TCP {
-        return Ok(L3::Ipv4 { src, dst, proto: proto.0 });
+        return Ok(L3::Ipv4 {
+            src,
+            dst,
+            proto: proto.0,
+        });
     }
     if ip.is_payload_fragmented() {
         return Err(NetError::Ipv4("fragmented TCP".into()));
     }
-    let tcp = TcpSlice::from_slice(ip.payload().payload).map_err(|e| NetError::Tcp(e.to_string()))?;
+    let tcp =
+        TcpSlice::from_slice(ip.payload().payload).map_err(|e| NetError::Tcp(e.to_string()))?;
     Ok(L3::Tcp(Tcp {
         src,
         dst,
         sport: tcp.source_port(),
         dport: tcp.destination_port(),
-        flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+        flags: TcpFlags {
+            syn: tcp.syn(),
+            ack: tcp.ack(),
+            fin: tcp.fin(),
+            rst: tcp.rst(),
+        },
     }))
 }
 
@@ -170,7 +203,12 @@ pub fn arp_reply(req: &Arp, our_mac: Mac) -> Vec<u8> {
 
 /// A broadcast "who has `target_ip`? tell `our_ip`".
 pub fn arp_request(our_mac: Mac, our_ip: Ipv4Addr, target_ip: Ipv4Addr) -> Vec<u8> {
-    arp_frame(BROADCAST, ArpOp::Request, (our_mac, our_ip), ([0; 6], target_ip))
+    arp_frame(
+        BROADCAST,
+        ArpOp::Request,
+        (our_mac, our_ip),
+        ([0; 6], target_ip),
+    )
 }
 
 /// A TCP/IPv4 frame (for tests and demos): `flags` as in [`TcpFlags`], sequence number `seq`.
@@ -211,7 +249,11 @@ pub fn tcp_frame(
 
 /// Whether `addr` is in `net/prefix`.
 pub fn in_subnet(addr: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32) as u32) };
+    let mask = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32) as u32)
+    };
     u32::from(addr) & mask == u32::from(net) & mask
 }
 
@@ -222,12 +264,28 @@ mod tests {
 
     const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
     const OUR_MAC: Mac = [2, 0, 0, 0, 0, 1];
-    const SYN: TcpFlags = TcpFlags { syn: true, ack: false, fin: false, rst: false };
+    const SYN: TcpFlags = TcpFlags {
+        syn: true,
+        ack: false,
+        fin: false,
+        rst: false,
+    };
 
     #[test]
     fn arp_reply_answers_the_request() {
-        let req = arp_request(CLIENT_MAC, Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 100));
-        let Parsed { l3: L3::Arp(req_arp), eth_dst, .. } = parse(&req).unwrap() else { panic!() };
+        let req = arp_request(
+            CLIENT_MAC,
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 100),
+        );
+        let Parsed {
+            l3: L3::Arp(req_arp),
+            eth_dst,
+            ..
+        } = parse(&req).unwrap()
+        else {
+            panic!()
+        };
         assert_eq!(eth_dst, BROADCAST);
         assert_eq!(req_arp.op, ArpOp::Request);
 
@@ -245,7 +303,9 @@ mod tests {
         assert_eq!(&rest[18..24], &CLIENT_MAC);
         assert_eq!(&rest[24..28], &[10, 0, 0, 2]);
         assert!(rest[28..].iter().all(|&b| b == 0));
-        let Parsed { l3: L3::Arp(a), .. } = parse(&reply).unwrap() else { panic!() };
+        let Parsed { l3: L3::Arp(a), .. } = parse(&reply).unwrap() else {
+            panic!()
+        };
         assert_eq!(
             a,
             Arp {
@@ -272,13 +332,25 @@ mod tests {
         let p = parse(&f).unwrap();
         assert_eq!((p.eth_src, p.eth_dst), (CLIENT_MAC, OUR_MAC));
         let L3::Tcp(t) = p.l3 else { panic!("{p:?}") };
-        assert_eq!((t.src, t.dst, t.sport, t.dport), (Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 100), 40000, 80));
+        assert_eq!(
+            (t.src, t.dst, t.sport, t.dport),
+            (
+                Ipv4Addr::new(10, 0, 0, 2),
+                Ipv4Addr::new(10, 0, 0, 100),
+                40000,
+                80
+            )
+        );
         assert_eq!(t.flags, SYN);
     }
 
     #[test]
     fn malformed_frames_are_rejected() {
-        let req = arp_request(CLIENT_MAC, Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1));
+        let req = arp_request(
+            CLIENT_MAC,
+            Ipv4Addr::new(10, 0, 0, 2),
+            Ipv4Addr::new(10, 0, 0, 1),
+        );
         let syn = tcp_frame(
             CLIENT_MAC,
             OUR_MAC,
@@ -298,7 +370,10 @@ mod tests {
         bad[18] = 8; // hardware length 8
         assert!(parse(&bad).is_err());
         assert!(matches!(parse(&syn[..14 + 19]), Err(NetError::Ipv4(_))));
-        assert!(matches!(parse(&syn[..14 + 20 + 19]), Err(NetError::Tcp(_)) | Err(NetError::Ipv4(_))));
+        assert!(matches!(
+            parse(&syn[..14 + 20 + 19]),
+            Err(NetError::Tcp(_)) | Err(NetError::Ipv4(_))
+        ));
         let mut bad = syn.clone();
         bad[14] = 0x65; // version 6 in an IPv4 frame
         assert!(parse(&bad).is_err());

@@ -16,7 +16,10 @@ pub enum ServiceError {
     #[error("no service TCP {0}")]
     NoService(SocketAddrV4),
     #[error("real server {real} already exists in service TCP {service}")]
-    RealExists { service: SocketAddrV4, real: SocketAddrV4 },
+    RealExists {
+        service: SocketAddrV4,
+        real: SocketAddrV4,
+    },
     #[error("scheduler `{0}` is not supported (supported: rr)")]
     BadScheduler(String),
     #[error("forwarding method {0} is not supported yet (only masquerading, -m)")]
@@ -118,11 +121,22 @@ impl Services {
         Services::default()
     }
 
-    pub fn add_service(&mut self, vip: SocketAddrV4, scheduler: Scheduler) -> Result<(), ServiceError> {
+    pub fn add_service(
+        &mut self,
+        vip: SocketAddrV4,
+        scheduler: Scheduler,
+    ) -> Result<(), ServiceError> {
         if self.map.contains_key(&vip) {
             return Err(ServiceError::ServiceExists(vip));
         }
-        self.map.insert(vip, Service { scheduler, reals: Vec::new(), rr_next: 0 });
+        self.map.insert(
+            vip,
+            Service {
+                scheduler,
+                reals: Vec::new(),
+                rr_next: 0,
+            },
+        );
         Ok(())
     }
 
@@ -143,7 +157,13 @@ impl Services {
         if svc.reals.iter().any(|r| r.addr == real) {
             return Err(ServiceError::RealExists { service: vip, real });
         }
-        svc.reals.push(RealServer { addr: real, weight, method, active_conns: 0, inactive_conns: 0 });
+        svc.reals.push(RealServer {
+            addr: real,
+            weight,
+            method,
+            active_conns: 0,
+            inactive_conns: 0,
+        });
         Ok(())
     }
 
@@ -163,17 +183,24 @@ impl Services {
         match svc.scheduler {
             Scheduler::Rr => {
                 let n = svc.reals.len();
-                (0..n).map(|i| (svc.rr_next + i) % n).find(|&i| svc.reals[i].weight > 0).map(|i| {
-                    svc.rr_next = (i + 1) % n;
-                    svc.reals[i].addr
-                })
+                (0..n)
+                    .map(|i| (svc.rr_next + i) % n)
+                    .find(|&i| svc.reals[i].weight > 0)
+                    .map(|i| {
+                        svc.rr_next = (i + 1) % n;
+                        svc.reals[i].addr
+                    })
             }
         }
     }
 
     /// Account a connection to `real` of `vip` as active.
     pub fn conn_opened(&mut self, vip: SocketAddrV4, real: SocketAddrV4) {
-        if let Some(r) = self.map.get_mut(&vip).and_then(|s| s.reals.iter_mut().find(|r| r.addr == real)) {
+        if let Some(r) = self
+            .map
+            .get_mut(&vip)
+            .and_then(|s| s.reals.iter_mut().find(|r| r.addr == real))
+        {
             r.active_conns = r.active_conns.saturating_add(1);
         }
     }
@@ -181,7 +208,11 @@ impl Services {
     pub fn list(&self) -> Vec<ServiceInfo> {
         self.map
             .iter()
-            .map(|(vip, s)| ServiceInfo { vip: *vip, scheduler: s.scheduler, reals: s.reals.clone() })
+            .map(|(vip, s)| ServiceInfo {
+                vip: *vip,
+                scheduler: s.scheduler,
+                reals: s.reals.clone(),
+            })
             .collect()
     }
 }
@@ -201,15 +232,31 @@ mod tests {
         assert_eq!(s.schedule(vip), None, "no service");
         s.add_service(vip, Scheduler::Rr).unwrap();
         assert_eq!(s.schedule(vip), None, "no real servers");
-        s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq).unwrap();
-        s.add_real(vip, sa("10.1.0.3:80"), 0, ForwardMethod::Masq).unwrap();
-        s.add_real(vip, sa("10.1.0.4:8080"), 5, ForwardMethod::Masq).unwrap();
-        let picks: Vec<_> = (0..5).map(|_| s.schedule(vip).unwrap().to_string()).collect();
-        assert_eq!(picks, ["10.1.0.2:80", "10.1.0.4:8080", "10.1.0.2:80", "10.1.0.4:8080", "10.1.0.2:80"]);
+        s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq)
+            .unwrap();
+        s.add_real(vip, sa("10.1.0.3:80"), 0, ForwardMethod::Masq)
+            .unwrap();
+        s.add_real(vip, sa("10.1.0.4:8080"), 5, ForwardMethod::Masq)
+            .unwrap();
+        let picks: Vec<_> = (0..5)
+            .map(|_| s.schedule(vip).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            picks,
+            [
+                "10.1.0.2:80",
+                "10.1.0.4:8080",
+                "10.1.0.2:80",
+                "10.1.0.4:8080",
+                "10.1.0.2:80"
+            ]
+        );
 
         let vip2 = sa("10.0.0.100:443");
-        s.add_service(vip2, Scheduler::parse("rr").unwrap()).unwrap();
-        s.add_real(vip2, sa("10.1.0.2:443"), 0, ForwardMethod::Masq).unwrap();
+        s.add_service(vip2, Scheduler::parse("rr").unwrap())
+            .unwrap();
+        s.add_real(vip2, sa("10.1.0.2:443"), 0, ForwardMethod::Masq)
+            .unwrap();
         assert_eq!(s.schedule(vip2), None, "only weight-0 servers");
     }
 
@@ -217,15 +264,36 @@ mod tests {
     fn bad_input_is_rejected() {
         let vip = sa("10.0.0.100:80");
         let mut s = Services::new();
-        assert_eq!(Scheduler::parse("wlc"), Err(ServiceError::BadScheduler("wlc".into())));
-        assert_eq!(s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq), Err(ServiceError::NoService(vip)));
+        assert_eq!(
+            Scheduler::parse("wlc"),
+            Err(ServiceError::BadScheduler("wlc".into()))
+        );
+        assert_eq!(
+            s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq),
+            Err(ServiceError::NoService(vip))
+        );
         s.add_service(vip, Scheduler::Rr).unwrap();
-        assert_eq!(s.add_service(vip, Scheduler::Rr), Err(ServiceError::ServiceExists(vip)));
-        let err = s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Route).unwrap_err();
-        assert_eq!(err.to_string(), "forwarding method direct routing (-g) is not supported yet (only masquerading, -m)");
-        assert_eq!(s.add_real(vip, sa("10.1.0.2:80"), 65536, ForwardMethod::Masq), Err(ServiceError::BadWeight(65536)));
-        s.add_real(vip, sa("10.1.0.2:80"), 65535, ForwardMethod::Masq).unwrap();
-        assert!(matches!(s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq), Err(ServiceError::RealExists { .. })));
+        assert_eq!(
+            s.add_service(vip, Scheduler::Rr),
+            Err(ServiceError::ServiceExists(vip))
+        );
+        let err = s
+            .add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Route)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "forwarding method direct routing (-g) is not supported yet (only masquerading, -m)"
+        );
+        assert_eq!(
+            s.add_real(vip, sa("10.1.0.2:80"), 65536, ForwardMethod::Masq),
+            Err(ServiceError::BadWeight(65536))
+        );
+        s.add_real(vip, sa("10.1.0.2:80"), 65535, ForwardMethod::Masq)
+            .unwrap();
+        assert!(matches!(
+            s.add_real(vip, sa("10.1.0.2:80"), 1, ForwardMethod::Masq),
+            Err(ServiceError::RealExists { .. })
+        ));
         assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
         assert!(!s.is_vip(Ipv4Addr::new(10, 1, 0, 2)));
         s.conn_opened(vip, sa("10.1.0.2:80"));

@@ -12,7 +12,6 @@
 //! core sent to the host, [`FakeNic::take_tx`] is the queue engine draining the TX ring (the fake
 //! only drains when asked, so tests can fill the ring).
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -27,7 +26,7 @@ use super::{BackendError, DmaBuf, NicBackend};
 /// Size of the register window (BAR0) the fake answers.
 pub const BAR_BYTES: u32 = 0x1000;
 /// IOVA of the first DMA buffer.
-const IOVA_START: u64 = 0x1_0000_0000;
+const IOVA_START: u64 = 0x1_0020_0000;
 
 /// What the fake NIC reports about itself.
 #[derive(Debug, Clone)]
@@ -121,12 +120,21 @@ impl Default for FakeNic {
 
 impl FakeNic {
     pub fn new(cfg: FakeConfig) -> FakeNic {
-        let present: Vec<_> =
-            regs::BLOCKS.iter().filter(|b| !cfg.omit_blocks.contains(&b.type_id)).collect();
+        let present: Vec<_> = regs::BLOCKS
+            .iter()
+            .filter(|b| !cfg.omit_blocks.contains(&b.type_id))
+            .collect();
         let chain = present
             .iter()
             .enumerate()
-            .map(|(i, b)| (b.base, b.type_id, b.version, present.get(i + 1).map_or(0, |n| n.base)))
+            .map(|(i, b)| {
+                (
+                    b.base,
+                    b.type_id,
+                    b.version,
+                    present.get(i + 1).map_or(0, |n| n.base),
+                )
+            })
             .collect();
         let buckets = 1usize << cfg.table_index_bits.min(16);
         FakeNic {
@@ -229,7 +237,12 @@ impl FakeNic {
                     return None;
                 }
                 let frame = mem[queue::DESC_BYTES..queue::DESC_BYTES + len].to_vec();
-                Some(TxFrame { frame, len, port, bypass })
+                Some(TxFrame {
+                    frame,
+                    len,
+                    port,
+                    bypass,
+                })
             });
             match parsed {
                 Some(f) => {
@@ -301,8 +314,10 @@ impl FakeNic {
 }
 
 fn check_reg(off: u32) -> Result<(), BackendError> {
-    if off % 4 != 0 || off >= BAR_BYTES {
-        return Err(BackendError::Invalid(format!("register offset {off:#x} outside BAR0 or unaligned")));
+    if off & 3 != 0 || off >= BAR_BYTES {
+        return Err(BackendError::Invalid(format!(
+            "register offset {off:#x} outside BAR0 or unaligned"
+        )));
     }
     Ok(())
 }
@@ -322,9 +337,12 @@ impl State {
             .get_mut(buf.id)
             .ok_or_else(|| BackendError::Invalid(format!("no DMA buffer {}", buf.id)))?;
         if *base != buf.iova {
-            return Err(BackendError::Invalid(format!("DMA buffer {} has another IOVA", buf.id)));
+            return Err(BackendError::Invalid(format!(
+                "DMA buffer {} has another IOVA",
+                buf.id
+            )));
         }
-        let range = off..off.checked_add(len).unwrap_or(usize::MAX);
+        let range = off..off.saturating_add(len);
         let total = mem.len();
         mem.get_mut(range).ok_or_else(|| {
             BackendError::Invalid(format!("DMA access {off}+{len} outside buffer of {total}"))
@@ -333,7 +351,9 @@ impl State {
 
     fn read(&self, off: u32) -> u32 {
         for &(base, type_id, version, next) in &self.chain {
-            let Some(rel) = off.checked_sub(base) else { continue };
+            let Some(rel) = off.checked_sub(base) else {
+                continue;
+            };
             if rel >= 0x100 {
                 continue;
             }
@@ -355,7 +375,9 @@ impl State {
             (id::TYPE_ID, id::DATA_WIDTH) => self.cfg.data_width,
             (id::TYPE_ID, id::TABLE_INDEX_BITS) => self.cfg.table_index_bits,
             (id::TYPE_ID, id::NUM_PORTS) => self.cfg.num_ports,
-            (table::TYPE_ID, r) if (table::DATA0..table::DATA0 + 4 * entry::WORDS as u32).contains(&r) => {
+            (table::TYPE_ID, r)
+                if (table::DATA0..table::DATA0 + 4 * entry::WORDS as u32).contains(&r) =>
+            {
                 self.staging[((r - table::DATA0) / 4) as usize]
             }
             (counters::TYPE_ID, counters::RX_FRAMES) => c.rx_frames,
@@ -364,7 +386,8 @@ impl State {
             (counters::TYPE_ID, counters::EXC_FRAMES) => c.exc_frames,
             (counters::TYPE_ID, counters::EXC_DROP) => c.exc_drop,
             (counters::TYPE_ID, r)
-                if (counters::EXC_REASON0..counters::EXC_REASON0 + 4 * NUM_REASONS as u32).contains(&r) =>
+                if (counters::EXC_REASON0..counters::EXC_REASON0 + 4 * NUM_REASONS as u32)
+                    .contains(&r) =>
             {
                 c.exc_reason[((r - counters::EXC_REASON0) / 4) as usize]
             }
@@ -386,8 +409,10 @@ impl State {
     }
 
     fn write(&mut self, off: u32, val: u32) {
-        let Some(&(base, type_id, ..)) =
-            self.chain.iter().find(|(base, ..)| off.checked_sub(*base).is_some_and(|r| r < 0x100))
+        let Some(&(base, type_id, ..)) = self
+            .chain
+            .iter()
+            .find(|(base, ..)| off.checked_sub(*base).is_some_and(|r| r < 0x100))
         else {
             return;
         };
@@ -401,7 +426,9 @@ impl State {
                     self.table[index] = self.staging;
                 }
             }
-            (table::TYPE_ID, r) if (table::DATA0..table::DATA0 + 4 * entry::WORDS as u32).contains(&r) => {
+            (table::TYPE_ID, r)
+                if (table::DATA0..table::DATA0 + 4 * entry::WORDS as u32).contains(&r) =>
+            {
                 self.staging[((r - table::DATA0) / 4) as usize] = val;
             }
             (exq::TYPE_ID, exq::BASE_LO) => self.exq.base = lo(self.exq.base),
@@ -443,13 +470,19 @@ impl NicBackend for FakeNic {
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
         self.check_open()?;
         if len == 0 || len > 64 << 20 {
-            return Err(BackendError::Invalid(format!("DMA allocation of {len} bytes")));
+            return Err(BackendError::Invalid(format!(
+                "DMA allocation of {len} bytes"
+            )));
         }
         let mut s = self.lock();
         let iova = s.next_iova;
         s.next_iova += (len as u64).div_ceil(4096) * 4096 + 4096; // a guard page between buffers
         s.dma.push((iova, vec![0; len]));
-        Ok(DmaBuf { id: s.dma.len() - 1, iova, len })
+        Ok(DmaBuf {
+            id: s.dma.len() - 1,
+            iova,
+            len,
+        })
     }
 
     fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError> {
@@ -464,12 +497,10 @@ impl NicBackend for FakeNic {
         Ok(())
     }
 
-    fn wait_irq(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
-        async move {
-            self.check_open()?;
-            self.irq.notified().await;
-            self.check_open()
-        }
+    async fn wait_irq(&self) -> Result<(), BackendError> {
+        self.check_open()?;
+        self.irq.notified().await;
+        self.check_open()
     }
 }
 
@@ -479,10 +510,19 @@ mod tests {
 
     #[test]
     fn chain_skips_omitted_block() {
-        let nic = FakeNic::new(FakeConfig { omit_blocks: vec![counters::TYPE_ID], ..Default::default() });
+        let nic = FakeNic::new(FakeConfig {
+            omit_blocks: vec![counters::TYPE_ID],
+            ..Default::default()
+        });
         let read = |a| nic.read32(a);
-        assert_eq!(regs::find(read, counters::TYPE_ID, counters::VERSION).unwrap(), None);
-        assert_eq!(regs::find(read, txq::TYPE_ID, txq::VERSION).unwrap(), Some(txq::BASE));
+        assert_eq!(
+            regs::find(read, counters::TYPE_ID, counters::VERSION).unwrap(),
+            None
+        );
+        assert_eq!(
+            regs::find(read, txq::TYPE_ID, txq::VERSION).unwrap(),
+            Some(txq::BASE)
+        );
         assert!(nic.read32(3).is_err());
         assert!(nic.read32(BAR_BYTES).is_err());
     }
@@ -491,15 +531,20 @@ mod tests {
     async fn irq_is_remembered_and_close_wakes() {
         let nic = FakeNic::default();
         let buf = nic.dma_alloc(queue::SLOT_BYTES * 2).unwrap();
-        nic.write32(exq::BASE + exq::BASE_LO, buf.iova as u32).unwrap();
-        nic.write32(exq::BASE + exq::BASE_HI, (buf.iova >> 32) as u32).unwrap();
+        nic.write32(exq::BASE + exq::BASE_LO, buf.iova as u32)
+            .unwrap();
+        nic.write32(exq::BASE + exq::BASE_HI, (buf.iova >> 32) as u32)
+            .unwrap();
         nic.write32(exq::BASE + exq::SIZE_LOG2, 1).unwrap();
         nic.write32(exq::BASE + exq::IRQ_EN, 1).unwrap();
         assert!(nic.inject_exception(&[1; 60], Reason::Miss, 0, false, 5));
         nic.wait_irq().await.unwrap();
         assert_eq!(nic.irqs_raised(), 1);
         assert!(nic.inject_exception(&[2; 60], Reason::Miss, 0, false, 5));
-        assert!(!nic.inject_exception(&[3; 60], Reason::Miss, 0, false, 5), "ring of 2 is full");
+        assert!(
+            !nic.inject_exception(&[3; 60], Reason::Miss, 0, false, 5),
+            "ring of 2 is full"
+        );
         assert_eq!(nic.read32(exq::BASE + exq::RING_FULL_DROPS).unwrap(), 1);
         nic.close();
         assert!(matches!(nic.wait_irq().await, Err(BackendError::Closed)));

@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     };
     match control::call(&cmd.socket, &request) {
         Ok(Response::Ok) => ExitCode::SUCCESS,
-        Ok(Response::Services { table_size, services }) => {
+        Ok(Response::Services {
+            table_size,
+            services,
+        }) => {
             print!("{}", cli::format_services(table_size, &services));
             ExitCode::SUCCESS
         }

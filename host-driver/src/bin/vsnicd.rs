@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "vsnicd", about = "vsnic daemon: the control plane of the vsnic load balancer")]
+#[command(
+    name = "vsnicd",
+    about = "vsnic daemon: the control plane of the vsnic load balancer"
+)]
 struct Args {
     /// Device backend: `sim` or `vfio:<PCI address>`.
     #[arg(long, default_value = "sim")]

@@ -121,6 +121,14 @@ pub struct Decide<const T: usize> {
     e_smac: Constant<Bits<16>>,
     u_from_host: Constant<Bits<8>>,
     u_bypass: Constant<Bits<8>>,
+    k_exc: Constant<Bits<64>>,
+    k_rewrite: Constant<Bits<64>>,
+    k_hit: Constant<Bits<64>>,
+    k_fastpath: Constant<Bits<64>>,
+    s_rewrite: Constant<Bits<16>>,
+    s_port: Constant<Bits<16>>,
+    s_reason: Constant<Bits<16>>,
+    s_index: Constant<Bits<16>>,
     keep_mac: Constant<Bits<HDR_BITS>>,
     keep_dnat: Constant<Bits<HDR_BITS>>,
     keep_snat: Constant<Bits<HDR_BITS>>,
@@ -242,6 +250,14 @@ impl<const T: usize> Default for Decide<T> {
             e_smac: off(entry::SMAC),
             u_from_host: c8(1 << stream::FROM_HOST.start),
             u_bypass: c8(1 << stream::BYPASS.start),
+            k_exc: Constant::new((1u64 << dec::EXC).into()),
+            k_rewrite: Constant::new((1u64 << dec::REWRITE).into()),
+            k_hit: Constant::new((1u64 << dec::HIT).into()),
+            k_fastpath: Constant::new((1u64 << dec::FASTPATH).into()),
+            s_rewrite: Constant::new((dec::REWRITE as u64).into()),
+            s_port: Constant::new((dec::PORT as u64).into()),
+            s_reason: Constant::new((dec::REASON as u64).into()),
+            s_index: Constant::new((dec::INDEX as u64).into()),
             keep_mac: Constant::new(field_mask(&[MACS])),
             keep_dnat: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, TCP_CSUM])),
             keep_snat: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, TCP_CSUM])),
@@ -332,35 +348,36 @@ impl<const T: usize> Logic for Decide<T> {
         // The bucket is reported only for frames that were looked up.
         self.decision.next = 0.into();
         if self.lookup_ok.val() {
-            self.decision.next = bit_cast::<64, 16>(self.l1_index.q.val()) << 16;
+            self.decision.next = bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val();
         }
         if self.hit.val() {
-            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << 16) | 0x10;
+            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val()) | self.k_hit.val();
         }
         if (self.l1_user.q.val() & self.u_from_host.val()) != 0 {
             // Host frames are never exceptions: rewritten on a hit unless bypassing, else sent
             // unchanged on the port of their descriptor.
             if self.hit.val() & ((self.l1_user.q.val() & self.u_bypass.val()) == 0) {
                 self.decision.next = self.decision.val()
-                    | 0x2
-                    | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << 2);
+                    | self.k_rewrite.val()
+                    | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << self.s_port.val());
             } else {
-                self.decision.next = self.decision.val() | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2);
+                self.decision.next = self.decision.val() | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val());
             }
         } else if self.hit.val() & (self.l1_reason.q.val() == self.r_none.val()) {
             self.decision.next = self.decision.val()
-                | 0x22
-                | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << 2);
+                | self.k_rewrite.val()
+                | self.k_fastpath.val()
+                | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << self.s_port.val());
         } else if self.l1_reason.q.val() == self.r_none.val() {
             self.decision.next = self.decision.val()
-                | 0x1
-                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2)
-                | (bit_cast::<64, 8>(self.r_miss.val()) << 8);
+                | self.k_exc.val()
+                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 8>(self.r_miss.val()) << self.s_reason.val());
         } else {
             self.decision.next = self.decision.val()
-                | 0x1
-                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << 2)
-                | (bit_cast::<64, 8>(self.l1_reason.q.val()) << 8);
+                | self.k_exc.val()
+                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 8>(self.l1_reason.q.val()) << self.s_reason.val());
         }
         self.l2_valid.d.next = self.l1_valid.q.val();
         self.l2_hdr.d.next = self.l1_hdr.q.val();
@@ -428,7 +445,7 @@ impl<const T: usize> Logic for Decide<T> {
         }
         self.m_valid.next = self.l2_valid.q.val();
         self.m_dec.next = self.l2_dec.q.val();
-        if self.l2_dec.q.val().get_bit(1) {
+        if self.l2_dec.q.val().get_bit(self.s_rewrite.val().index()) {
             self.m_hdr.next = self.fields.val();
         } else {
             self.m_hdr.next = self.l2_hdr.q.val();

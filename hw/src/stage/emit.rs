@@ -68,6 +68,13 @@ pub struct Emit<const W: usize> {
     hdr_beats: Constant<Bits<16>>,
     log2_w: Constant<Bits<16>>,
     beat_max: Constant<Bits<16>>,
+    d_exc: Constant<Bits<16>>,
+    d_rewrite: Constant<Bits<16>>,
+    d_port: Constant<Bits<16>>,
+    d_hit: Constant<Bits<16>>,
+    d_fastpath: Constant<Bits<16>>,
+    d_reason: Constant<Bits<16>>,
+    d_index: Constant<Bits<16>>,
     m_reason: Constant<Bits<16>>,
     m_src_port: Constant<Bits<16>>,
     m_hit: Constant<Bits<16>>,
@@ -78,6 +85,7 @@ pub struct Emit<const W: usize> {
 impl<const W: usize> Default for Emit<W> {
     fn default() -> Self {
         let o = |f: vsnic_contract::Field| Constant::new((f.start as u64).into());
+        let c = |bit: usize| Constant::new((bit as u64).into());
         Self {
             clock: Default::default(),
             s_valid: Default::default(),
@@ -122,6 +130,13 @@ impl<const W: usize> Default for Emit<W> {
             hdr_beats: Constant::new(((HDR_BITS / W) as u64).into()),
             log2_w: Constant::new((W.trailing_zeros() as u64).into()),
             beat_max: Constant::new(0xFFFF_u64.into()),
+            d_exc: c(dec::EXC),
+            d_rewrite: c(dec::REWRITE),
+            d_port: c(dec::PORT),
+            d_hit: c(dec::HIT),
+            d_fastpath: c(dec::FASTPATH),
+            d_reason: c(dec::REASON),
+            d_index: c(dec::INDEX),
             m_reason: o(meta::REASON),
             m_src_port: o(meta::SRC_PORT),
             m_hit: o(meta::HIT),
@@ -150,7 +165,7 @@ impl<const W: usize> Logic for Emit<W> {
         self.go.next = !self.dec_fifo.empty.val() & !self.data_fifo.empty.val();
         self.last.next = self.side_fifo.data_out.val().get_bit(0);
         self.bytes.next = self.side_fifo.data_out.val().get_bits::<7>(1);
-        self.is_exc.next = self.dec_fifo.data_out.val().get_bit(dec::EXC);
+        self.is_exc.next = self.dec_fifo.data_out.val().get_bit(self.d_exc.val().index());
         if self.beat.q.val() == 0 {
             self.dropping.next = self.is_exc.val() & !self.m_exc_ready.val();
         } else {
@@ -158,7 +173,7 @@ impl<const W: usize> Logic for Emit<W> {
         }
         self.shamt.next = self.beat.q.val() << self.log2_w.val();
         self.hdr_beat.next = self.hdr_fifo.data_out.val() >> self.shamt.val();
-        if self.dec_fifo.data_out.val().get_bit(dec::REWRITE) & (self.beat.q.val() < self.hdr_beats.val()) {
+        if self.dec_fifo.data_out.val().get_bit(self.d_rewrite.val().index()) & (self.beat.q.val() < self.hdr_beats.val()) {
             self.data.next = self.hdr_beat.val().get_bits::<W>(0);
         } else {
             self.data.next = self.data_fifo.data_out.val();
@@ -174,29 +189,29 @@ impl<const W: usize> Logic for Emit<W> {
         self.m_tx_data.next = self.data.val();
         self.m_tx_last.next = self.last.val();
         self.m_tx_bytes.next = self.bytes.val();
-        self.m_tx_port.next = self.dec_fifo.data_out.val().get_bits::<2>(dec::PORT);
+        self.m_tx_port.next = self.dec_fifo.data_out.val().get_bits::<2>(self.d_port.val().index());
         self.m_exc_valid.next = self.go.val() & self.is_exc.val() & !self.dropping.val();
         self.m_exc_data.next = self.data.val();
         self.m_exc_last.next = self.last.val();
         self.m_exc_bytes.next = self.bytes.val();
-        self.m_exc_meta.next = (bit_cast::<64, 8>(self.dec_fifo.data_out.val().get_bits::<8>(dec::REASON)) << self.m_reason.val())
-            | (bit_cast::<64, 2>(self.dec_fifo.data_out.val().get_bits::<2>(dec::PORT)) << self.m_src_port.val())
-            | (bit_cast::<64, 1>(self.dec_fifo.data_out.val().get_bits::<1>(dec::HIT)) << self.m_hit.val())
-            | (bit_cast::<64, 16>(self.dec_fifo.data_out.val().get_bits::<16>(dec::INDEX)) << self.m_index.val())
+        self.m_exc_meta.next = (bit_cast::<64, 8>(self.dec_fifo.data_out.val().get_bits::<8>(self.d_reason.val().index())) << self.m_reason.val())
+            | (bit_cast::<64, 2>(self.dec_fifo.data_out.val().get_bits::<2>(self.d_port.val().index())) << self.m_src_port.val())
+            | (bit_cast::<64, 1>(self.dec_fifo.data_out.val().get_bits::<1>(self.d_hit.val().index())) << self.m_hit.val())
+            | (bit_cast::<64, 16>(self.dec_fifo.data_out.val().get_bits::<16>(self.d_index.val().index())) << self.m_index.val())
             | (bit_cast::<64, 16>(self.frame_len.val()) << self.m_len.val());
 
         self.ev_tx.next = false;
         self.ev_fastpath.next = false;
         self.ev_exc.next = false;
         self.ev_exc_drop.next = false;
-        self.ev_reason.next = self.dec_fifo.data_out.val().get_bits::<8>(dec::REASON);
+        self.ev_reason.next = self.dec_fifo.data_out.val().get_bits::<8>(self.d_reason.val().index());
         if self.go.val() {
             self.drop.d.next = self.dropping.val();
             if self.last.val() {
                 self.beat.d.next = 0.into();
                 self.len.d.next = 0.into();
                 self.ev_tx.next = !self.is_exc.val();
-                self.ev_fastpath.next = self.dec_fifo.data_out.val().get_bit(dec::FASTPATH);
+                self.ev_fastpath.next = self.dec_fifo.data_out.val().get_bit(self.d_fastpath.val().index());
                 self.ev_exc.next = self.is_exc.val() & !self.dropping.val();
                 self.ev_exc_drop.next = self.is_exc.val() & self.dropping.val();
             } else {
