@@ -16,6 +16,7 @@ pub mod cli;
 pub mod conn;
 pub mod control;
 pub mod daemon;
+pub mod demo;
 pub mod driver;
 pub mod net;
 pub mod service;

@@ -5,6 +5,7 @@
 use std::future::Future;
 
 pub mod fake;
+pub mod sim;
 
 /// A DMA buffer handed out by a backend: `id` names it to the backend, `iova` is the address the
 /// device uses, `len` its size in bytes.

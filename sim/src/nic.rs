@@ -1,0 +1,245 @@
+//! The simulated NIC: the hw core, clocked, with its MAC ports, the host queue engine and the
+//! register space. One [`SimNic::step`] is one clock cycle.
+//!
+//! Ingress arbitration (the shell's job on a board): whenever the core's input is free, the next
+//! whole frame is taken round-robin from port 0 RX, port 1 RX and the host TX queue, so frames
+//! are never interleaved and the core sees one stream.
+
+use crate::hostmem::HostMem;
+use crate::queues::Engine;
+use std::collections::VecDeque;
+use vsnic_contract::regs;
+use vsnic_hw::driver::{ExcFrame, Harness};
+
+/// Number of network ports of the simulated NIC.
+pub const NUM_PORTS: usize = vsnic_hw::stage::csr::NUM_PORTS as usize;
+
+/// Object-safe view of a `Harness<W, T>`, so the width and table size can be chosen at run time.
+pub trait CoreDriver: Send {
+    fn push_frame(&mut self, frame: &[u8], user: u8);
+    fn input_pending(&self) -> usize;
+    fn queue_read(&mut self, addr: u32);
+    fn queue_write(&mut self, addr: u32, val: u32);
+    fn take_read(&mut self) -> Option<u32>;
+    fn step(&mut self, exc_ready: bool);
+    fn take_tx(&mut self) -> Option<(u8, Vec<u8>)>;
+    fn take_exc(&mut self) -> Option<ExcFrame>;
+    fn cycle(&self) -> u64;
+}
+
+impl<const W: usize, const T: usize> CoreDriver for Harness<W, T> {
+    fn push_frame(&mut self, frame: &[u8], user: u8) {
+        Harness::push_frame(self, frame, user)
+    }
+    fn input_pending(&self) -> usize {
+        Harness::input_pending(self)
+    }
+    fn queue_read(&mut self, addr: u32) {
+        Harness::queue_read(self, addr)
+    }
+    fn queue_write(&mut self, addr: u32, val: u32) {
+        Harness::queue_write(self, addr, val)
+    }
+    fn take_read(&mut self) -> Option<u32> {
+        self.reads.pop_front()
+    }
+    fn step(&mut self, exc_ready: bool) {
+        self.exc_ready = exc_ready;
+        Harness::step(self, true)
+    }
+    fn take_tx(&mut self) -> Option<(u8, Vec<u8>)> {
+        self.tx.pop_front()
+    }
+    fn take_exc(&mut self) -> Option<ExcFrame> {
+        self.exc.pop_front()
+    }
+    fn cycle(&self) -> u64 {
+        self.cycle
+    }
+}
+
+/// A supported core configuration.
+pub fn new_core(width: usize, table_bits: usize) -> Result<Box<dyn CoreDriver>, String> {
+    Ok(match (width, table_bits) {
+        (64, 8) => Box::new(Harness::<64, 8>::new()),
+        (64, 12) => Box::new(Harness::<64, 12>::new()),
+        (64, 16) => Box::new(Harness::<64, 16>::new()),
+        (512, 8) => Box::new(Harness::<512, 8>::new()),
+        (512, 12) => Box::new(Harness::<512, 12>::new()),
+        (512, 16) => Box::new(Harness::<512, 16>::new()),
+        _ => {
+            return Err(format!(
+                "unsupported core: width {width}, table bits {table_bits} (widths 64, 512; table bits 8, 12, 16)"
+            ))
+        }
+    })
+}
+
+/// One MAC port: frames from the wire waiting for the core, frames the core sent to the wire.
+#[derive(Debug, Default)]
+pub struct Port {
+    pub rx: VecDeque<Vec<u8>>,
+    pub tx: VecDeque<Vec<u8>>,
+    pub rx_frames: u64,
+    pub tx_frames: u64,
+    /// Frames from the wire dropped because the RX FIFO was full.
+    pub rx_overflow: u64,
+}
+
+/// Frames a port's RX FIFO holds before it drops (a MAC's receive buffer).
+pub const RX_FIFO_FRAMES: usize = 1024;
+
+/// Live figures of the simulated NIC.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimStats {
+    pub cycles: u64,
+    pub rx_frames: [u64; NUM_PORTS],
+    pub tx_frames: [u64; NUM_PORTS],
+    pub rx_overflow: [u64; NUM_PORTS],
+    pub host_tx_frames: u64,
+    pub exceptions: u64,
+    pub irqs: u64,
+    pub dma_faults: u64,
+}
+
+pub struct SimNic {
+    core: Box<dyn CoreDriver>,
+    pub mem: HostMem,
+    pub engine: Engine,
+    pub ports: [Port; NUM_PORTS],
+    rr: usize,
+    pub width: usize,
+    pub table_bits: usize,
+    host_tx_frames: u64,
+    exceptions: u64,
+    /// Last cycle on which a frame entered or left the core.
+    last_activity: u64,
+}
+
+impl SimNic {
+    pub fn new(width: usize, table_bits: usize) -> Result<SimNic, String> {
+        Ok(SimNic {
+            core: new_core(width, table_bits)?,
+            mem: HostMem::new(),
+            engine: Engine::new(NUM_PORTS as u8),
+            ports: Default::default(),
+            rr: 0,
+            width,
+            table_bits,
+            host_tx_frames: 0,
+            exceptions: 0,
+            last_activity: 0,
+        })
+    }
+
+    pub fn cycle(&self) -> u64 {
+        self.core.cycle()
+    }
+
+    /// A frame arrives from the wire on `port` (dropped and counted if the RX FIFO is full).
+    pub fn receive(&mut self, port: usize, frame: Vec<u8>) {
+        let p = &mut self.ports[port];
+        if p.rx.len() >= RX_FIFO_FRAMES || frame.is_empty() {
+            p.rx_overflow += 1;
+        } else {
+            p.rx.push_back(frame);
+        }
+    }
+
+    /// Whether anything is queued or in flight.
+    pub fn has_work(&self) -> bool {
+        self.core.input_pending() > 0
+            || self.ports.iter().any(|p| !p.rx.is_empty())
+            || self.engine.tx_pending()
+            || self.cycle() < self.last_activity + 64
+    }
+
+    /// One clock cycle.
+    pub fn step(&mut self) {
+        if self.core.input_pending() == 0 {
+            for i in 0..NUM_PORTS + 1 {
+                let src = (self.rr + i) % (NUM_PORTS + 1);
+                let next = if src < NUM_PORTS {
+                    self.ports[src].rx.pop_front().map(|f| {
+                        self.ports[src].rx_frames += 1;
+                        (f, vsnic_contract::stream::user(src as u8, false, false))
+                    })
+                } else {
+                    self.engine.next_tx(&mut self.mem).inspect(|_| self.host_tx_frames += 1)
+                };
+                if let Some((frame, user)) = next {
+                    self.core.push_frame(&frame, user);
+                    self.rr = (src + 1) % (NUM_PORTS + 1);
+                    break;
+                }
+            }
+        }
+        if self.core.input_pending() > 0 {
+            self.last_activity = self.cycle();
+        }
+        self.core.step(self.engine.exc_ready());
+        while let Some((port, frame)) = self.core.take_tx() {
+            self.last_activity = self.cycle();
+            let p = &mut self.ports[(port as usize).min(NUM_PORTS - 1)];
+            p.tx_frames += 1;
+            p.tx.push_back(frame);
+        }
+        while let Some(e) = self.core.take_exc() {
+            self.last_activity = self.cycle();
+            self.exceptions += 1;
+            self.engine.deliver_exception(&mut self.mem, &e.frame, &e.meta);
+        }
+    }
+
+    /// Run `n` cycles.
+    pub fn run(&mut self, n: u64) {
+        for _ in 0..n {
+            self.step();
+        }
+    }
+
+    /// Register read, as the host sees it (core registers take bus cycles).
+    pub fn read32(&mut self, addr: u32) -> u32 {
+        if addr < regs::CORE_SPACE_END {
+            self.core.queue_read(addr);
+            loop {
+                self.step();
+                if let Some(v) = self.core.take_read() {
+                    return v;
+                }
+            }
+        } else if Engine::owns(addr) {
+            self.engine.read(addr)
+        } else {
+            0
+        }
+    }
+
+    /// Register write.
+    pub fn write32(&mut self, addr: u32, val: u32) {
+        if addr < regs::CORE_SPACE_END {
+            // performed on the next cycle (the bus takes one operation per cycle)
+            self.core.queue_write(addr, val);
+            self.step();
+        } else if Engine::owns(addr) {
+            self.engine.write(addr, val);
+        }
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let mut s = SimStats {
+            cycles: self.cycle(),
+            host_tx_frames: self.host_tx_frames,
+            exceptions: self.exceptions,
+            irqs: self.engine.irqs,
+            dma_faults: self.mem.faults,
+            ..Default::default()
+        };
+        for (i, p) in self.ports.iter().enumerate() {
+            s.rx_frames[i] = p.rx_frames;
+            s.tx_frames[i] = p.tx_frames;
+            s.rx_overflow[i] = p.rx_overflow;
+        }
+        s
+    }
+}
