@@ -1090,3 +1090,17 @@ mod tests {
         assert!(Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).is_err());
     }
 }
+
+#[cfg(test)]
+mod config_file_tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses() {
+        let text = include_str!("../../docs/examples/vsnicd.toml");
+        let cfg: DaemonConfig = toml::from_str(text).expect("docs/examples/vsnicd.toml parses");
+        assert_eq!(cfg.ports.len(), 2);
+        assert_eq!(cfg.services.len(), 1);
+        assert_eq!(cfg.services[0].reals[0].method, ForwardMethod::Masq);
+    }
+}

@@ -83,7 +83,9 @@ pub struct DemoReport {
 
 impl DemoReport {
     pub fn all_ok(&self) -> bool {
-        self.clients.iter().all(|c| c.status == Status::Done && c.response_ok)
+        self.clients
+            .iter()
+            .all(|c| c.status == Status::Done && c.response_ok)
             && self.servers.iter().flat_map(|s| &s.sessions).all(|s| s.2)
             && self.wire_bad_checksums == 0
     }
@@ -98,8 +100,12 @@ pub fn bad_checksums(frames: &[Vec<u8>]) -> usize {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let mut bad = 0;
     for f in frames {
-        let Ok(p) = SlicedPacket::from_ethernet(f) else { continue };
-        let Some(NetSlice::Ipv4(ip)) = &p.net else { continue };
+        let Ok(p) = SlicedPacket::from_ethernet(f) else {
+            continue;
+        };
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            continue;
+        };
         let hdr = ip.header().to_header();
         if hdr.calc_header_checksum() != hdr.header_checksum {
             bad += 1;
@@ -125,15 +131,32 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
     let mut servers: Vec<(Ipv4Addr, Arc<Mutex<Host>>, ServerId)> = Vec::new();
     for i in 0..cfg.servers {
         let ip = Ipv4Addr::new(SERVER_NET[0], SERVER_NET[1], SERVER_NET[2], 2 + i as u8);
-        let mut h = Host::new([0x02, 0x53, 0, 0, 0, 2 + i as u8], ip, 24, Some(Ipv4Addr::new(10, 1, 0, 1)), now);
+        let mut h = Host::new(
+            [0x02, 0x53, 0, 0, 0, 2 + i as u8],
+            ip,
+            24,
+            Some(Ipv4Addr::new(10, 1, 0, 1)),
+            now,
+        );
         let id = h.add_server(VIP.port(), cfg.download);
         let h = Arc::new(Mutex::new(h));
         sim.attach(1, Box::new(EndpointAttachment { host: h.clone() }))?;
         servers.push((ip, h, id));
     }
     let client_ip = Ipv4Addr::new(CLIENT_NET[0], CLIENT_NET[1], CLIENT_NET[2], 2);
-    let client = Arc::new(Mutex::new(Host::new([0x02, 0x43, 0, 0, 0, 2], client_ip, 24, None, now)));
-    sim.attach(0, Box::new(EndpointAttachment { host: client.clone() }))?;
+    let client = Arc::new(Mutex::new(Host::new(
+        [0x02, 0x43, 0, 0, 0, 2],
+        client_ip,
+        24,
+        None,
+        now,
+    )));
+    sim.attach(
+        0,
+        Box::new(EndpointAttachment {
+            host: client.clone(),
+        }),
+    )?;
     let rec: [Recorder; 2] = Default::default();
     let wire = [rec[0].to_wire.clone(), rec[1].to_wire.clone()];
     for (p, r) in rec.into_iter().enumerate() {
@@ -142,12 +165,28 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
 
     // The daemon, on the simulator backend.
     let backend = Arc::new(SimBackend::new(sim.clone()));
-    let driver = Driver::open_with(backend, DriverConfig { clear_table: false, ..Default::default() })
-        .map_err(|e| format!("opening the simulated NIC: {e}"))?;
-    let sock = std::env::temp_dir().join(format!("vsnic-demo-{}.sock", std::process::id()));
+    let driver = Driver::open_with(
+        backend,
+        DriverConfig {
+            clear_table: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("opening the simulated NIC: {e}"))?;
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let sock = std::env::temp_dir().join(format!("vsnic-demo-{}-{run}.sock", std::process::id()));
     let mut dcfg = DaemonConfig::new(vec![
-        PortConfig { mac: mac(1, 0), addr: Ipv4Addr::new(10, 0, 0, 1), prefix: 24 },
-        PortConfig { mac: mac(1, 1), addr: Ipv4Addr::new(10, 1, 0, 1), prefix: 24 },
+        PortConfig {
+            mac: mac(1, 0),
+            addr: Ipv4Addr::new(10, 0, 0, 1),
+            prefix: 24,
+        },
+        PortConfig {
+            mac: mac(1, 1),
+            addr: Ipv4Addr::new(10, 1, 0, 1),
+            prefix: 24,
+        },
     ]);
     dcfg.tick_ms = 100;
     dcfg.control_socket = Some(sock.clone());
@@ -156,7 +195,11 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         scheduler: Scheduler::Rr,
         reals: servers
             .iter()
-            .map(|(ip, _, _)| RealConfig { addr: SocketAddrV4::new(*ip, VIP.port()), weight: 1, method: ForwardMethod::Masq })
+            .map(|(ip, _, _)| RealConfig {
+                addr: SocketAddrV4::new(*ip, VIP.port()),
+                weight: 1,
+                method: ForwardMethod::Masq,
+            })
             .collect(),
     });
     let daemon = Daemon::new(driver, dcfg).map_err(|e| format!("starting the daemon: {e}"))?;
@@ -179,10 +222,18 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let done = {
             let c = client.lock().map_err(|_| "client lock")?;
-            ids.iter().all(|(_, id)| c.client(*id).status != Status::Running)
+            ids.iter()
+                .all(|(_, id)| c.client(*id).status != Status::Running)
         };
         let servers_done = servers.iter().all(|(_, h, id)| {
-            h.lock().map(|h| h.server(*id).sessions.iter().all(|s| s.status != Status::Running)).unwrap_or(true)
+            h.lock()
+                .map(|h| {
+                    h.server(*id)
+                        .sessions
+                        .iter()
+                        .all(|s| s.status != Status::Running)
+                })
+                .unwrap_or(true)
         });
         if done && servers_done {
             break;
@@ -202,7 +253,9 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         return Err(format!("unexpected control response {resp:?}"));
     };
     let _ = stop_tx.send(());
-    task.await.map_err(|e| e.to_string())?.map_err(|e| format!("daemon: {e}"))?;
+    task.await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("daemon: {e}"))?;
     let _ = std::fs::remove_file(&sock);
 
     let c = client.lock().map_err(|_| "client lock")?;
@@ -219,7 +272,9 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
             }
         })
         .collect();
-    let upload_hashes: Vec<u64> = (0..cfg.clients).map(|i| endpoint::pattern_hash(i as u64 + 1, cfg.upload)).collect();
+    let upload_hashes: Vec<u64> = (0..cfg.clients)
+        .map(|i| endpoint::pattern_hash(i as u64 + 1, cfg.upload))
+        .collect();
     let servers = servers
         .iter()
         .map(|(ip, h, id)| {
@@ -230,12 +285,21 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
                     .server(*id)
                     .sessions
                     .iter()
-                    .map(|s| (s.peer, s.bytes_received as u64, upload_hashes.contains(&s.rx_hash)))
+                    .map(|s| {
+                        (
+                            s.peer,
+                            s.bytes_received as u64,
+                            upload_hashes.contains(&s.rx_hash),
+                        )
+                    })
                     .collect(),
             }
         })
         .collect();
-    let frames: [Vec<Vec<u8>>; 2] = [wire[0].lock().expect("rec").clone(), wire[1].lock().expect("rec").clone()];
+    let frames: [Vec<Vec<u8>>; 2] = [
+        wire[0].lock().expect("rec").clone(),
+        wire[1].lock().expect("rec").clone(),
+    ];
     Ok(DemoReport {
         clients,
         servers,
@@ -264,17 +328,31 @@ pub fn print(r: &DemoReport, cfg: &DemoConfig) {
     for s in &r.servers {
         for (peer, n, ok) in &s.sessions {
             let peer = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-            println!("  server {}:80 served {peer}: {n} B in ({})", s.addr, if *ok { "verified" } else { "WRONG" });
+            println!(
+                "  server {}:80 served {peer}: {n} B in ({})",
+                s.addr,
+                if *ok { "verified" } else { "WRONG" }
+            );
         }
     }
     let n = &r.nic;
-    println!("NIC counters: rx {} frames, tx {}, fast path {}, exceptions {} (dropped {})", n.rx_frames, n.tx_frames, n.fastpath, n.exc_frames, n.exc_drop);
+    println!(
+        "NIC counters: rx {} frames, tx {}, fast path {}, exceptions {} (dropped {})",
+        n.rx_frames, n.tx_frames, n.fastpath, n.exc_frames, n.exc_drop
+    );
     let reasons: Vec<String> = vsnic_contract::Reason::ALL
         .iter()
         .filter(|r| n.exc_reason[**r as usize] > 0)
         .map(|r| format!("{} {}", r.name(), n.exc_reason[*r as usize]))
         .collect();
-    println!("  exceptions by reason: {}", if reasons.is_empty() { "none".into() } else { reasons.join(", ") });
+    println!(
+        "  exceptions by reason: {}",
+        if reasons.is_empty() {
+            "none".into()
+        } else {
+            reasons.join(", ")
+        }
+    );
     let d = &r.daemon;
     println!(
         "daemon: {} connections installed, {} ARP replies, {} ARP requests, {} SYN retransmits, {} collisions",
@@ -284,5 +362,9 @@ pub fn print(r: &DemoReport, cfg: &DemoConfig) {
         "simulator: {} cycles, {} exceptions DMA'd, {} host frames injected, {} interrupts; wire: {} + {} frames, {} bad checksums",
         r.sim.cycles, r.sim.exceptions, r.sim.host_tx_frames, r.sim.irqs, r.wire_frames[0], r.wire_frames[1], r.wire_bad_checksums
     );
-    println!("result: {} in {:.1} s", if r.all_ok() { "OK" } else { "FAILED" }, r.elapsed.as_secs_f64());
+    println!(
+        "result: {} in {:.1} s",
+        if r.all_ok() { "OK" } else { "FAILED" },
+        r.elapsed.as_secs_f64()
+    );
 }

@@ -37,7 +37,11 @@ impl Attachment for EndpointAttachment {
         }
     }
     fn next_poll(&mut self, now: Duration) -> Option<Duration> {
-        let d = self.host.lock().expect("host lock").poll_delay(instant(now))?;
+        let d = self
+            .host
+            .lock()
+            .expect("host lock")
+            .poll_delay(instant(now))?;
         Some(Duration::from_micros(d.total_micros()))
     }
 }
@@ -50,7 +54,10 @@ pub struct Recorder {
 
 impl Attachment for Recorder {
     fn to_wire(&mut self, frame: &[u8]) {
-        self.to_wire.lock().expect("recorder lock").push(frame.to_vec());
+        self.to_wire
+            .lock()
+            .expect("recorder lock")
+            .push(frame.to_vec());
     }
     fn poll(&mut self, _now: Duration, _out: &mut Vec<Vec<u8>>) {}
     fn next_poll(&mut self, _now: Duration) -> Option<Duration> {

@@ -43,14 +43,21 @@ const PAGE: u64 = 4096;
 
 impl HostMem {
     pub fn new() -> HostMem {
-        HostMem { regions: Vec::new(), next_iova: 1 << 32, faults: 0 }
+        HostMem {
+            regions: Vec::new(),
+            next_iova: 1 << 32,
+            faults: 0,
+        }
     }
 
     /// Allocate `len` zeroed bytes; returns (buffer id, IOVA).
     pub fn alloc(&mut self, len: usize) -> (usize, u64) {
         let iova = self.next_iova;
         self.next_iova += (len as u64).div_ceil(PAGE).max(1) * PAGE;
-        self.regions.push(Region { iova, data: vec![0; len] });
+        self.regions.push(Region {
+            iova,
+            data: vec![0; len],
+        });
         (self.regions.len() - 1, iova)
     }
 
@@ -70,7 +77,10 @@ impl HostMem {
             }
             None => {
                 self.faults += 1;
-                Err(DmaFault { iova, len: out.len() })
+                Err(DmaFault {
+                    iova,
+                    len: out.len(),
+                })
             }
         }
     }
@@ -84,7 +94,10 @@ impl HostMem {
             }
             None => {
                 self.faults += 1;
-                Err(DmaFault { iova, len: data.len() })
+                Err(DmaFault {
+                    iova,
+                    len: data.len(),
+                })
             }
         }
     }
@@ -98,7 +111,9 @@ impl HostMem {
 
     pub fn host_write(&mut self, id: usize, off: usize, data: &[u8]) -> Option<()> {
         let r = self.regions.get_mut(id)?;
-        r.data.get_mut(off..off.checked_add(data.len())?)?.copy_from_slice(data);
+        r.data
+            .get_mut(off..off.checked_add(data.len())?)?
+            .copy_from_slice(data);
         Some(())
     }
 }

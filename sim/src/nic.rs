@@ -165,7 +165,9 @@ impl SimNic {
                         (f, vsnic_contract::stream::user(src as u8, false, false))
                     })
                 } else {
-                    self.engine.next_tx(&mut self.mem).inspect(|_| self.host_tx_frames += 1)
+                    self.engine
+                        .next_tx(&mut self.mem)
+                        .inspect(|_| self.host_tx_frames += 1)
                 };
                 if let Some((frame, user)) = next {
                     self.core.push_frame(&frame, user);
@@ -187,7 +189,8 @@ impl SimNic {
         while let Some(e) = self.core.take_exc() {
             self.last_activity = self.cycle();
             self.exceptions += 1;
-            self.engine.deliver_exception(&mut self.mem, &e.frame, &e.meta);
+            self.engine
+                .deliver_exception(&mut self.mem, &e.frame, &e.meta);
         }
     }
 

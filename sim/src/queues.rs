@@ -50,20 +50,40 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(num_ports: u8) -> Engine {
-        Engine { num_ports, ..Default::default() }
+        Engine {
+            num_ports,
+            ..Default::default()
+        }
     }
 
     /// Whether `addr` belongs to a block of the engine.
     pub fn owns(addr: u32) -> bool {
-        (exq::BASE..exq::BASE + 0x100).contains(&addr) || (txq::BASE..txq::BASE + 0x100).contains(&addr)
+        (exq::BASE..exq::BASE + 0x100).contains(&addr)
+            || (txq::BASE..txq::BASE + 0x100).contains(&addr)
     }
 
     pub fn read(&self, addr: u32) -> u32 {
-        let (base, ring) = if addr >= txq::BASE { (txq::BASE, &self.txq) } else { (exq::BASE, &self.exq) };
+        let (base, ring) = if addr >= txq::BASE {
+            (txq::BASE, &self.txq)
+        } else {
+            (exq::BASE, &self.exq)
+        };
         let is_tx = base == txq::BASE;
         match addr - base {
-            regs::TYPE => if is_tx { txq::TYPE_ID } else { exq::TYPE_ID },
-            regs::VERSION => if is_tx { txq::VERSION } else { exq::VERSION },
+            regs::TYPE => {
+                if is_tx {
+                    txq::TYPE_ID
+                } else {
+                    exq::TYPE_ID
+                }
+            }
+            regs::VERSION => {
+                if is_tx {
+                    txq::VERSION
+                } else {
+                    exq::VERSION
+                }
+            }
             regs::NEXT => regs::next_of(base),
             exq::BASE_LO => ring.base as u32,
             exq::BASE_HI => (ring.base >> 32) as u32,
@@ -92,16 +112,8 @@ impl Engine {
             }
             // the host owns TAIL of the exception ring and HEAD of the TX ring; a value that
             // would claim more than the ring holds is ignored
-            exq::TAIL if !is_tx => {
-                if ring.head.wrapping_sub(val) <= ring.size() {
-                    ring.tail = val;
-                }
-            }
-            txq::HEAD if is_tx => {
-                if val.wrapping_sub(ring.tail) <= ring.size() {
-                    ring.head = val;
-                }
-            }
+            exq::TAIL if !is_tx && ring.head.wrapping_sub(val) <= ring.size() => ring.tail = val,
+            txq::HEAD if is_tx && val.wrapping_sub(ring.tail) <= ring.size() => ring.head = val,
             exq::IRQ_EN if !is_tx => self.exq_irq_en = val & 1 == 1,
             _ => {}
         }
@@ -113,7 +125,12 @@ impl Engine {
     }
 
     /// Write an exception frame and its descriptor into the next slot.
-    pub fn deliver_exception(&mut self, mem: &mut HostMem, frame: &[u8], meta: &vsnic_hw::model::ExcMeta) {
+    pub fn deliver_exception(
+        &mut self,
+        mem: &mut HostMem,
+        frame: &[u8],
+        meta: &vsnic_hw::model::ExcMeta,
+    ) {
         if !self.exc_ready() || frame.len() > queue::MAX_FRAME {
             self.ring_full_drops = self.ring_full_drops.wrapping_add(1);
             return;
@@ -125,7 +142,9 @@ impl Engine {
         set_bits(&mut d, exc_desc::HIT, meta.hit as u64);
         set_bits(&mut d, exc_desc::ENTRY_INDEX, meta.index as u64);
         let slot = self.exq.slot_iova(self.exq.head);
-        let ok = mem.dma_write(slot + queue::DESC_BYTES as u64, frame).is_ok()
+        let ok = mem
+            .dma_write(slot + queue::DESC_BYTES as u64, frame)
+            .is_ok()
             && mem.dma_write(slot, &desc_to_bytes(&d)).is_ok();
         if !ok {
             self.ring_full_drops = self.ring_full_drops.wrapping_add(1);
@@ -162,7 +181,10 @@ impl Engine {
                 continue;
             }
             let mut frame = vec![0u8; len];
-            if mem.dma_read(slot + queue::DESC_BYTES as u64, &mut frame).is_err() {
+            if mem
+                .dma_read(slot + queue::DESC_BYTES as u64, &mut frame)
+                .is_err()
+            {
                 self.bad_desc = self.bad_desc.wrapping_add(1);
                 continue;
             }

@@ -30,7 +30,11 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        SimConfig { width: 64, table_bits: 12, clock_hz: 156.25e6 }
+        SimConfig {
+            width: 64,
+            table_bits: 12,
+            clock_hz: 156.25e6,
+        }
     }
 }
 
@@ -98,7 +102,12 @@ impl Simulator {
         }
         let nic = SimNic::new(cfg.width, cfg.table_bits)?;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { nic, attachments: Vec::new(), idle_time: Duration::ZERO, clock_hz: cfg.clock_hz }),
+            state: Mutex::new(State {
+                nic,
+                attachments: Vec::new(),
+                idle_time: Duration::ZERO,
+                clock_hz: cfg.clock_hz,
+            }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             irq: Mutex::new(None),
@@ -108,7 +117,10 @@ impl Simulator {
             .name("vsnic-sim".into())
             .spawn(move || run(s))
             .map_err(|e| format!("cannot start the simulator thread: {e}"))?;
-        Ok(Simulator { shared, thread: Some(thread) })
+        Ok(Simulator {
+            shared,
+            thread: Some(thread),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -119,7 +131,10 @@ impl Simulator {
     pub fn attach(&self, port: usize, a: Box<dyn Attachment>) -> Result<(), String> {
         let mut st = self.lock();
         if port >= st.nic.ports.len() {
-            return Err(format!("no port {port}: the NIC has {}", st.nic.ports.len()));
+            return Err(format!(
+                "no port {port}: the NIC has {}",
+                st.nic.ports.len()
+            ));
         }
         st.attachments.push((port, a));
         drop(st);
@@ -178,15 +193,26 @@ fn run(shared: Arc<Shared>) {
             let irq = st.nic.engine.take_irq();
             drop(st);
             if irq {
-                if let Some(h) = shared.irq.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                if let Some(h) = shared
+                    .irq
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_ref()
+                {
                     h();
                 }
             }
             st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         } else {
-            let wait = next_poll.unwrap_or(MAX_IDLE).clamp(Duration::from_micros(50), MAX_IDLE);
+            let wait = next_poll
+                .unwrap_or(MAX_IDLE)
+                .clamp(Duration::from_micros(50), MAX_IDLE);
             let t0 = Instant::now();
-            st = shared.wake.wait_timeout(st, wait).unwrap_or_else(|p| p.into_inner()).0;
+            st = shared
+                .wake
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
             st.idle_time += t0.elapsed();
         }
     }

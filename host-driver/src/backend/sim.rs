@@ -26,8 +26,10 @@ impl SimBackend {
 }
 
 fn check(off: u32) -> Result<(), BackendError> {
-    if off % 4 != 0 || off >= 0x1_0000 {
-        return Err(BackendError::Invalid(format!("register offset {off:#x} is not an aligned BAR offset")));
+    if !off.is_multiple_of(4) || off >= 0x1_0000 {
+        return Err(BackendError::Invalid(format!(
+            "register offset {off:#x} is not an aligned BAR offset"
+        )));
     }
     Ok(())
 }
@@ -55,13 +57,25 @@ impl NicBackend for SimBackend {
     fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError> {
         self.sim
             .with_nic(|n| n.mem.host_read(buf.id, off, out))
-            .ok_or_else(|| BackendError::Invalid(format!("DMA read of {} bytes at {off} outside buffer {}", out.len(), buf.id)))
+            .ok_or_else(|| {
+                BackendError::Invalid(format!(
+                    "DMA read of {} bytes at {off} outside buffer {}",
+                    out.len(),
+                    buf.id
+                ))
+            })
     }
 
     fn dma_write(&self, buf: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError> {
         self.sim
             .with_nic(|n| n.mem.host_write(buf.id, off, data))
-            .ok_or_else(|| BackendError::Invalid(format!("DMA write of {} bytes at {off} outside buffer {}", data.len(), buf.id)))
+            .ok_or_else(|| {
+                BackendError::Invalid(format!(
+                    "DMA write of {} bytes at {off} outside buffer {}",
+                    data.len(),
+                    buf.id
+                ))
+            })
     }
 
     async fn wait_irq(&self) -> Result<(), BackendError> {

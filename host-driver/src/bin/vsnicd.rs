@@ -14,7 +14,10 @@ use vsnic_host::driver::{Driver, DriverConfig};
 use vsnic_sim::{SimConfig, Simulator};
 
 #[derive(Debug, Parser)]
-#[command(name = "vsnicd", about = "vsnic daemon: the control plane of the vsnic load balancer")]
+#[command(
+    name = "vsnicd",
+    about = "vsnic daemon: the control plane of the vsnic load balancer"
+)]
 struct Args {
     /// Device backend: `sim` (the bundled cycle simulator).
     #[arg(long, default_value = "sim")]
@@ -54,7 +57,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("vsnicd: cannot start the runtime: {e}");
@@ -77,19 +84,33 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             args.backend
         ));
     }
-    let sim_cfg = SimConfig { width: args.width, table_bits: args.table_bits, clock_hz: args.clock_mhz * 1e6 };
+    let sim_cfg = SimConfig {
+        width: args.width,
+        table_bits: args.table_bits,
+        clock_hz: args.clock_mhz * 1e6,
+    };
     if args.demo {
         if args.clients == 0 || args.clients > 64 || args.servers == 0 || args.servers > 32 {
             return Err("--clients must be 1..=64 and --servers 1..=32".into());
         }
-        let cfg = DemoConfig { sim: sim_cfg, clients: args.clients, servers: args.servers, ..Default::default() };
+        let cfg = DemoConfig {
+            sim: sim_cfg,
+            clients: args.clients,
+            servers: args.servers,
+            ..Default::default()
+        };
         let report = demo::run(cfg.clone()).await?;
         demo::print(&report, &cfg);
-        return Ok(if report.all_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        return Ok(if report.all_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let mut cfg: DaemonConfig = match &args.config {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
             toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
         }
         None => return Err("--config FILE is required (or --demo); see README".into()),
@@ -97,10 +118,19 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     cfg.control_socket = Some(args.socket.clone());
     let sim = Arc::new(Simulator::start(&sim_cfg)?);
     let backend = Arc::new(SimBackend::new(sim));
-    let driver = Driver::open_with(backend, DriverConfig { clear_table: false, ..Default::default() })
-        .map_err(|e| format!("opening the simulated NIC: {e}"))?;
+    let driver = Driver::open_with(
+        backend,
+        DriverConfig {
+            clear_table: false,
+            ..Default::default()
+        },
+    )
+    .map_err(|e| format!("opening the simulated NIC: {e}"))?;
     let daemon = Daemon::new(driver, cfg).map_err(|e| e.to_string())?;
-    eprintln!("vsnicd: running on the simulator; control socket {}", args.socket.display());
+    eprintln!(
+        "vsnicd: running on the simulator; control socket {}",
+        args.socket.display()
+    );
     daemon
         .run(async {
             let _ = tokio::signal::ctrl_c().await;

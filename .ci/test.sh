@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command (README.md): installs what the tests need, then runs every check and test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use.
+need=()
+command -v verilator >/dev/null 2>&1 || need+=(verilator)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
