@@ -4,7 +4,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "vsnic-firmware", about = "Build flow from the vsnic hw core to an image")]
+#[command(
+    name = "vsnic-firmware",
+    about = "Build flow from the vsnic hw core to an image"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -29,7 +32,11 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::EmitVerilog { width, table_bits, out } => {
+        Cmd::EmitVerilog {
+            width,
+            table_bits,
+            out,
+        } => {
             let v = match vsnic_firmware::verilog(width, table_bits) {
                 Ok(v) => v,
                 Err(e) => {
@@ -41,7 +48,11 @@ fn main() {
                 eprintln!("vsnic-firmware: cannot write {}: {e}", out.display());
                 std::process::exit(1);
             }
-            println!("wrote {} (width {width}, {} buckets)", out.display(), 1u64 << table_bits);
+            println!(
+                "wrote {} (width {width}, {} buckets)",
+                out.display(),
+                1u64 << table_bits
+            );
         }
     }
 }

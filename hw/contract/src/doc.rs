@@ -46,7 +46,11 @@ pub fn write_markdown(w: &mut impl Write) -> fmt::Result {
                 Access::Rw => "RW",
                 Access::Wo => "WO",
             };
-            writeln!(w, "| {:#06x} | {} | {} | {} |", r.offset, r.name, acc, r.doc)?;
+            writeln!(
+                w,
+                "| {:#06x} | {} | {} | {} |",
+                r.offset, r.name, acc, r.doc
+            )?;
         }
     }
     writeln!(w)?;
@@ -58,7 +62,11 @@ pub fn write_markdown(w: &mut impl Write) -> fmt::Result {
         writeln!(w, "| bits | field | meaning |")?;
         writeln!(w, "|---|---|---|")?;
         for f in l.fields {
-            writeln!(w, "| {}..{} | {} | {} |", f.bits.start, f.bits.end, f.name, f.doc)?;
+            writeln!(
+                w,
+                "| {}..{} | {} | {} |",
+                f.bits.start, f.bits.end, f.name, f.doc
+            )?;
         }
     }
     writeln!(w)?;

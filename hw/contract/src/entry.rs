@@ -45,18 +45,66 @@ pub const LAYOUT: Layout = Layout {
     name: "conn_entry",
     width: BITS,
     fields: &[
-        NamedField { name: "key_saddr", bits: KEY_SADDR, doc: "source IPv4 address (wire order)" },
-        NamedField { name: "key_daddr", bits: KEY_DADDR, doc: "destination IPv4 address (wire order)" },
-        NamedField { name: "key_sport", bits: KEY_SPORT, doc: "source port (wire order)" },
-        NamedField { name: "key_dport", bits: KEY_DPORT, doc: "destination port (wire order)" },
-        NamedField { name: "key_proto", bits: KEY_PROTO, doc: "IP protocol (6 = TCP)" },
-        NamedField { name: "valid", bits: VALID, doc: "entry matches when set" },
-        NamedField { name: "action", bits: ACTION, doc: "0 forward unchanged, 1 DNAT, 2 SNAT" },
-        NamedField { name: "egress_port", bits: EGRESS_PORT, doc: "NIC port the frame leaves on" },
-        NamedField { name: "nat_addr", bits: NAT_ADDR, doc: "new dst (DNAT) or src (SNAT) address" },
-        NamedField { name: "nat_port", bits: NAT_PORT, doc: "new dst (DNAT) or src (SNAT) port" },
-        NamedField { name: "dmac", bits: DMAC, doc: "new destination MAC" },
-        NamedField { name: "smac", bits: SMAC, doc: "new source MAC" },
+        NamedField {
+            name: "key_saddr",
+            bits: KEY_SADDR,
+            doc: "source IPv4 address (wire order)",
+        },
+        NamedField {
+            name: "key_daddr",
+            bits: KEY_DADDR,
+            doc: "destination IPv4 address (wire order)",
+        },
+        NamedField {
+            name: "key_sport",
+            bits: KEY_SPORT,
+            doc: "source port (wire order)",
+        },
+        NamedField {
+            name: "key_dport",
+            bits: KEY_DPORT,
+            doc: "destination port (wire order)",
+        },
+        NamedField {
+            name: "key_proto",
+            bits: KEY_PROTO,
+            doc: "IP protocol (6 = TCP)",
+        },
+        NamedField {
+            name: "valid",
+            bits: VALID,
+            doc: "entry matches when set",
+        },
+        NamedField {
+            name: "action",
+            bits: ACTION,
+            doc: "0 forward unchanged, 1 DNAT, 2 SNAT",
+        },
+        NamedField {
+            name: "egress_port",
+            bits: EGRESS_PORT,
+            doc: "NIC port the frame leaves on",
+        },
+        NamedField {
+            name: "nat_addr",
+            bits: NAT_ADDR,
+            doc: "new dst (DNAT) or src (SNAT) address",
+        },
+        NamedField {
+            name: "nat_port",
+            bits: NAT_PORT,
+            doc: "new dst (DNAT) or src (SNAT) port",
+        },
+        NamedField {
+            name: "dmac",
+            bits: DMAC,
+            doc: "new destination MAC",
+        },
+        NamedField {
+            name: "smac",
+            bits: SMAC,
+            doc: "new source MAC",
+        },
     ],
 };
 

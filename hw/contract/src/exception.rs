@@ -98,11 +98,31 @@ pub mod meta {
         name: "exception_meta",
         width: WIDTH,
         fields: &[
-            NamedField { name: "reason", bits: REASON, doc: "Reason code" },
-            NamedField { name: "src_port", bits: SRC_PORT, doc: "NIC port the frame arrived on" },
-            NamedField { name: "hit", bits: HIT, doc: "the lookup hit an entry" },
-            NamedField { name: "entry_index", bits: ENTRY_INDEX, doc: "bucket looked up" },
-            NamedField { name: "len", bits: LEN, doc: "frame length in bytes" },
+            NamedField {
+                name: "reason",
+                bits: REASON,
+                doc: "Reason code",
+            },
+            NamedField {
+                name: "src_port",
+                bits: SRC_PORT,
+                doc: "NIC port the frame arrived on",
+            },
+            NamedField {
+                name: "hit",
+                bits: HIT,
+                doc: "the lookup hit an entry",
+            },
+            NamedField {
+                name: "entry_index",
+                bits: ENTRY_INDEX,
+                doc: "bucket looked up",
+            },
+            NamedField {
+                name: "len",
+                bits: LEN,
+                doc: "frame length in bytes",
+            },
         ],
     };
 }

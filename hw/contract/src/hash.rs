@@ -29,11 +29,23 @@ pub fn bucket(key: &FlowKey, index_bits: u32) -> u32 {
 /// (key, mix) pairs every implementation of the hash must reproduce.
 pub const VECTORS: &[(FlowKey, u32)] = &[
     (
-        FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 },
+        FlowKey {
+            saddr: [10, 0, 0, 2],
+            daddr: [10, 0, 0, 100],
+            sport: 40000,
+            dport: 80,
+            proto: 6,
+        },
         0x2514_1A58,
     ),
     (
-        FlowKey { saddr: [10, 1, 0, 2], daddr: [10, 0, 0, 2], sport: 80, dport: 40000, proto: 6 },
+        FlowKey {
+            saddr: [10, 1, 0, 2],
+            daddr: [10, 0, 0, 2],
+            sport: 80,
+            dport: 40000,
+            proto: 6,
+        },
         0x0210_712A,
     ),
     (
@@ -46,7 +58,16 @@ pub const VECTORS: &[(FlowKey, u32)] = &[
         },
         0x003F_F73F,
     ),
-    (FlowKey { saddr: [0; 4], daddr: [0; 4], sport: 0, dport: 0, proto: 0 }, 0),
+    (
+        FlowKey {
+            saddr: [0; 4],
+            daddr: [0; 4],
+            sport: 0,
+            dport: 0,
+            proto: 0,
+        },
+        0,
+    ),
 ];
 
 /// The full 32-bit mix of a key (what [`VECTORS`] records).

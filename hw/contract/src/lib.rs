@@ -103,15 +103,27 @@ mod tests {
             name: "bad",
             width: 16,
             fields: &[
-                NamedField { name: "a", bits: 0..8, doc: "" },
-                NamedField { name: "b", bits: 7..9, doc: "" },
+                NamedField {
+                    name: "a",
+                    bits: 0..8,
+                    doc: "",
+                },
+                NamedField {
+                    name: "b",
+                    bits: 7..9,
+                    doc: "",
+                },
             ],
         };
         assert_eq!(BAD.check(), Err("b"));
         const WIDE: Layout = Layout {
             name: "wide",
             width: 8,
-            fields: &[NamedField { name: "a", bits: 0..9, doc: "" }],
+            fields: &[NamedField {
+                name: "a",
+                bits: 0..9,
+                doc: "",
+            }],
         };
         assert_eq!(WIDE.check(), Err("a"));
     }

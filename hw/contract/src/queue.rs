@@ -31,11 +31,31 @@ pub mod exc_desc {
         name: "exc_desc",
         width: DESC_BYTES * 8,
         fields: &[
-            NamedField { name: "len", bits: LEN, doc: "frame length in bytes" },
-            NamedField { name: "reason", bits: REASON, doc: "Reason code" },
-            NamedField { name: "src_port", bits: SRC_PORT, doc: "ingress port" },
-            NamedField { name: "hit", bits: HIT, doc: "lookup hit an entry" },
-            NamedField { name: "entry_index", bits: ENTRY_INDEX, doc: "bucket looked up" },
+            NamedField {
+                name: "len",
+                bits: LEN,
+                doc: "frame length in bytes",
+            },
+            NamedField {
+                name: "reason",
+                bits: REASON,
+                doc: "Reason code",
+            },
+            NamedField {
+                name: "src_port",
+                bits: SRC_PORT,
+                doc: "ingress port",
+            },
+            NamedField {
+                name: "hit",
+                bits: HIT,
+                doc: "lookup hit an entry",
+            },
+            NamedField {
+                name: "entry_index",
+                bits: ENTRY_INDEX,
+                doc: "bucket looked up",
+            },
         ],
     };
 }
@@ -50,8 +70,16 @@ pub mod tx_desc {
         name: "tx_desc",
         width: DESC_BYTES * 8,
         fields: &[
-            NamedField { name: "len", bits: LEN, doc: "frame length in bytes" },
-            NamedField { name: "port", bits: PORT, doc: "egress port when bypassing" },
+            NamedField {
+                name: "len",
+                bits: LEN,
+                doc: "frame length in bytes",
+            },
+            NamedField {
+                name: "port",
+                bits: PORT,
+                doc: "egress port when bypassing",
+            },
             NamedField {
                 name: "bypass",
                 bits: BYPASS,

@@ -39,7 +39,12 @@ pub struct Block {
 }
 
 const fn reg(name: &'static str, offset: u32, access: Access, doc: &'static str) -> Reg {
-    Reg { name, offset, access, doc }
+    Reg {
+        name,
+        offset,
+        access,
+        doc,
+    }
 }
 
 /// Identification.
@@ -127,9 +132,19 @@ pub const BLOCKS: &[Block] = &[
         implemented_by: "hw core",
         regs: &[
             reg("DESIGN_ID", id::DESIGN_ID, Ro, "0x56534E43 (\"VSNC\")"),
-            reg("HW_VERSION", id::HW_VERSION, Ro, "contract version of the design"),
+            reg(
+                "HW_VERSION",
+                id::HW_VERSION,
+                Ro,
+                "contract version of the design",
+            ),
             reg("DATA_WIDTH", id::DATA_WIDTH, Ro, "data-path width in bits"),
-            reg("TABLE_INDEX_BITS", id::TABLE_INDEX_BITS, Ro, "log2 of the number of table buckets"),
+            reg(
+                "TABLE_INDEX_BITS",
+                id::TABLE_INDEX_BITS,
+                Ro,
+                "log2 of the number of table buckets",
+            ),
             reg("NUM_PORTS", id::NUM_PORTS, Ro, "network ports"),
         ],
     },
@@ -140,8 +155,18 @@ pub const BLOCKS: &[Block] = &[
         version: table::VERSION,
         implemented_by: "hw core",
         regs: &[
-            reg("CMD", table::CMD, Wo, "bits 0..16 index; bit 31 write the staged entry there in one cycle"),
-            reg("DATA0..DATA7", table::DATA0, Rw, "entry staging words (see conn_entry layout)"),
+            reg(
+                "CMD",
+                table::CMD,
+                Wo,
+                "bits 0..16 index; bit 31 write the staged entry there in one cycle",
+            ),
+            reg(
+                "DATA0..DATA7",
+                table::DATA0,
+                Rw,
+                "entry staging words (see conn_entry layout)",
+            ),
         ],
     },
     Block {
@@ -151,12 +176,42 @@ pub const BLOCKS: &[Block] = &[
         version: counters::VERSION,
         implemented_by: "hw core",
         regs: &[
-            reg("RX_FRAMES", counters::RX_FRAMES, Ro, "frames entering the core (network and host)"),
-            reg("TX_FRAMES", counters::TX_FRAMES, Ro, "frames leaving on network ports"),
-            reg("FASTPATH", counters::FASTPATH, Ro, "received frames forwarded by a table hit"),
-            reg("EXC_FRAMES", counters::EXC_FRAMES, Ro, "frames delivered to the exception stream"),
-            reg("EXC_DROP", counters::EXC_DROP, Ro, "exceptions dropped: exception stream not ready"),
-            reg("EXC_REASON0..9", counters::EXC_REASON0, Ro, "exceptions per reason code"),
+            reg(
+                "RX_FRAMES",
+                counters::RX_FRAMES,
+                Ro,
+                "frames entering the core (network and host)",
+            ),
+            reg(
+                "TX_FRAMES",
+                counters::TX_FRAMES,
+                Ro,
+                "frames leaving on network ports",
+            ),
+            reg(
+                "FASTPATH",
+                counters::FASTPATH,
+                Ro,
+                "received frames forwarded by a table hit",
+            ),
+            reg(
+                "EXC_FRAMES",
+                counters::EXC_FRAMES,
+                Ro,
+                "frames delivered to the exception stream",
+            ),
+            reg(
+                "EXC_DROP",
+                counters::EXC_DROP,
+                Ro,
+                "exceptions dropped: exception stream not ready",
+            ),
+            reg(
+                "EXC_REASON0..9",
+                counters::EXC_REASON0,
+                Ro,
+                "exceptions per reason code",
+            ),
         ],
     },
     Block {
@@ -168,11 +223,26 @@ pub const BLOCKS: &[Block] = &[
         regs: &[
             reg("BASE_LO", exq::BASE_LO, Rw, "ring IOVA, low word"),
             reg("BASE_HI", exq::BASE_HI, Rw, "ring IOVA, high word"),
-            reg("SIZE_LOG2", exq::SIZE_LOG2, Rw, "log2 slots; writing it resets HEAD and TAIL"),
+            reg(
+                "SIZE_LOG2",
+                exq::SIZE_LOG2,
+                Rw,
+                "log2 slots; writing it resets HEAD and TAIL",
+            ),
             reg("HEAD", exq::HEAD, Ro, "producer index (NIC)"),
             reg("TAIL", exq::TAIL, Rw, "consumer index (host)"),
-            reg("IRQ_EN", exq::IRQ_EN, Rw, "bit 0: raise vector 0 when HEAD advances"),
-            reg("RING_FULL_DROPS", exq::RING_FULL_DROPS, Ro, "exceptions dropped: ring full"),
+            reg(
+                "IRQ_EN",
+                exq::IRQ_EN,
+                Rw,
+                "bit 0: raise vector 0 when HEAD advances",
+            ),
+            reg(
+                "RING_FULL_DROPS",
+                exq::RING_FULL_DROPS,
+                Ro,
+                "exceptions dropped: ring full",
+            ),
         ],
     },
     Block {
@@ -184,17 +254,30 @@ pub const BLOCKS: &[Block] = &[
         regs: &[
             reg("BASE_LO", txq::BASE_LO, Rw, "ring IOVA, low word"),
             reg("BASE_HI", txq::BASE_HI, Rw, "ring IOVA, high word"),
-            reg("SIZE_LOG2", txq::SIZE_LOG2, Rw, "log2 slots; writing it resets HEAD and TAIL"),
+            reg(
+                "SIZE_LOG2",
+                txq::SIZE_LOG2,
+                Rw,
+                "log2 slots; writing it resets HEAD and TAIL",
+            ),
             reg("HEAD", txq::HEAD, Rw, "producer index (host)"),
             reg("TAIL", txq::TAIL, Ro, "consumer index (NIC)"),
-            reg("BAD_DESC", txq::BAD_DESC, Ro, "descriptors skipped: bad length or port"),
+            reg(
+                "BAD_DESC",
+                txq::BAD_DESC,
+                Ro,
+                "descriptors skipped: bad length or port",
+            ),
         ],
     },
 ];
 
 /// The `NEXT` value of the block at `base`: the following block's base, or 0 at the end.
 pub fn next_of(base: u32) -> u32 {
-    let i = BLOCKS.iter().position(|b| b.base == base).expect("not a block base");
+    let i = BLOCKS
+        .iter()
+        .position(|b| b.base == base)
+        .expect("not a block base");
     BLOCKS.get(i + 1).map_or(0, |b| b.base)
 }
 
@@ -228,11 +311,21 @@ mod tests {
         for pair in BLOCKS.windows(2) {
             let a = &pair[0];
             let end = a.regs.iter().map(|r| r.offset).max().unwrap_or(0) + 4 * 10;
-            assert!(a.base + end <= pair[1].base, "{} runs into {}", a.name, pair[1].name);
+            assert!(
+                a.base + end <= pair[1].base,
+                "{} runs into {}",
+                a.name,
+                pair[1].name
+            );
         }
         for b in BLOCKS {
             for r in b.regs {
-                assert!(r.offset >= 0x0C && r.offset % 4 == 0, "{}.{}", b.name, r.name);
+                assert!(
+                    r.offset >= 0x0C && r.offset % 4 == 0,
+                    "{}.{}",
+                    b.name,
+                    r.name
+                );
             }
         }
         assert_eq!(BLOCKS[2].base + 0x100, CORE_SPACE_END);
@@ -254,6 +347,9 @@ mod tests {
         assert_eq!(find(read, txq::TYPE_ID, txq::VERSION), Ok(Some(txq::BASE)));
         assert_eq!(find(read, 0x1234, 0), Ok(None));
         // a chain pointing back to itself ends
-        assert_eq!(find(|a| Ok::<_, ()>(if a == NEXT { 0 } else { 7 }), 9, 0), Ok(None));
+        assert_eq!(
+            find(|a| Ok::<_, ()>(if a == NEXT { 0 } else { 7 }), 9, 0),
+            Ok(None)
+        );
     }
 }

@@ -19,9 +19,21 @@ pub const LAYOUT: Layout = Layout {
     name: "stream_user",
     width: USER_WIDTH,
     fields: &[
-        NamedField { name: "port", bits: PORT, doc: "ingress port, or egress port of a bypass frame" },
-        NamedField { name: "from_host", bits: FROM_HOST, doc: "frame injected by the host" },
-        NamedField { name: "bypass", bits: BYPASS, doc: "host frame skips lookup and rewrite" },
+        NamedField {
+            name: "port",
+            bits: PORT,
+            doc: "ingress port, or egress port of a bypass frame",
+        },
+        NamedField {
+            name: "from_host",
+            bits: FROM_HOST,
+            doc: "frame injected by the host",
+        },
+        NamedField {
+            name: "bypass",
+            bits: BYPASS,
+            doc: "host frame skips lookup and rewrite",
+        },
     ],
 };
 
