@@ -11,6 +11,7 @@
 //! * [`cli`] — `vsnicadm` argument parsing and output.
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod conn;

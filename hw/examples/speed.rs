@@ -13,7 +13,11 @@ fn run<const W: usize>() {
         h.step(true);
     }
     let dt = t.elapsed().as_secs_f64();
-    println!("W={W}: {} cycles in {dt:.2}s = {:.0} cycles/s", h.cycle - c0, (h.cycle - c0) as f64 / dt);
+    println!(
+        "W={W}: {} cycles in {dt:.2}s = {:.0} cycles/s",
+        h.cycle - c0,
+        (h.cycle - c0) as f64 / dt
+    );
 }
 fn main() {
     run::<64>();

@@ -40,11 +40,24 @@ pub struct Core<const W: usize, const T: usize> {
     decide: Decide<T>,
     emit: Emit<W>,
     regs: Csr<W, T>,
+    _evaluated: bool,
 }
 
 impl<const W: usize, const T: usize> Logic for Core<W, T> {
+    crate::stage::settled_update!(self; clocks: parse.clock, decide.clock, emit.clock, regs.clock;
+        reads: s_valid, s_data, s_last, s_bytes, s_user,
+        m_exc_ready, csr_addr, csr_wdata, csr_write, csr_read,
+        parse.hdr_valid, parse.hdr, parse.hdr_len, parse.hdr_user, parse.frame_start,
+        regs.tw_enable, regs.tw_index, regs.tw_entry, regs.csr_rdata,
+        decide.m_valid, decide.m_hdr, decide.m_dec,
+        emit.m_tx_valid, emit.m_tx_data, emit.m_tx_last, emit.m_tx_bytes, emit.m_tx_port,
+        emit.m_exc_valid, emit.m_exc_data, emit.m_exc_last, emit.m_exc_bytes, emit.m_exc_meta,
+        emit.ev_tx, emit.ev_fastpath, emit.ev_exc, emit.ev_exc_drop, emit.ev_reason);
+}
+
+impl<const W: usize, const T: usize> Core<W, T> {
     #[hdl_gen]
-    fn update(&mut self) {
+    fn logic(&mut self) {
         clock!(self, clock, parse, decide, emit, regs);
         // parser
         self.parse.s_valid.next = self.s_valid.val();
@@ -154,11 +167,25 @@ mod tests {
         let got_exc: Vec<_> = h.exc.drain(..).collect();
         assert_eq!(got_tx.len(), want_tx.len(), "tx frame count");
         for (i, (g, w)) in got_tx.iter().zip(&want_tx).enumerate() {
-            assert!(g == w, "tx frame {i}: got port {} {:02x?}\nwant port {} {:02x?}", g.0, &g.1[..g.1.len().min(64)], w.0, &w.1[..w.1.len().min(64)]);
+            assert!(
+                g == w,
+                "tx frame {i}: got port {} {:02x?}\nwant port {} {:02x?}",
+                g.0,
+                &g.1[..g.1.len().min(64)],
+                w.0,
+                &w.1[..w.1.len().min(64)]
+            );
         }
         assert_eq!(got_exc.len(), want_exc.len(), "exception count");
         for (i, (g, w)) in got_exc.iter().zip(&want_exc).enumerate() {
-            assert!(g == w, "exception {i}: got {:?} {:02x?}\nwant {:?} {:02x?}", g.meta, &g.frame[..g.frame.len().min(64)], w.meta, &w.frame[..w.frame.len().min(64)]);
+            assert!(
+                g == w,
+                "exception {i}: got {:?} {:02x?}\nwant {:?} {:02x?}",
+                g.meta,
+                &g.frame[..g.frame.len().min(64)],
+                w.meta,
+                &w.frame[..w.frame.len().min(64)]
+            );
         }
         let c = &m.counters;
         use vsnic_contract::regs::counters as ct;
@@ -167,9 +194,16 @@ mod tests {
         assert_eq!(h.csr_read(ct::BASE + ct::FASTPATH), c.fastpath);
         assert_eq!(h.csr_read(ct::BASE + ct::EXC_FRAMES), c.exc_frames);
         for r in 1..vsnic_contract::exception::NUM_REASONS {
-            assert_eq!(h.csr_read(ct::BASE + ct::EXC_REASON0 + 4 * r as u32), c.exc_reason[r], "reason {r}");
+            assert_eq!(
+                h.csr_read(ct::BASE + ct::EXC_REASON0 + 4 * r as u32),
+                c.exc_reason[r],
+                "reason {r}"
+            );
         }
-        assert!(c.fastpath > 0 && c.exc_frames > 0, "traffic exercised both paths: {c:?}");
+        assert!(
+            c.fastpath > 0 && c.exc_frames > 0,
+            "traffic exercised both paths: {c:?}"
+        );
     }
 
     #[test]
@@ -217,14 +251,21 @@ mod tests {
     fn registers_identify_the_design() {
         use vsnic_contract::regs::{self, id};
         let mut h = Harness::<64, 10>::new();
-        let found = regs::find(|a| Ok::<_, ()>(h.csr_read(a)), regs::counters::TYPE_ID, regs::counters::VERSION);
+        let found = regs::find(
+            |a| Ok::<_, ()>(h.csr_read(a)),
+            regs::counters::TYPE_ID,
+            regs::counters::VERSION,
+        );
         assert_eq!(found, Ok(Some(regs::counters::BASE)));
         assert_eq!(h.csr_read(id::BASE + id::DESIGN_ID), id::DESIGN_ID_VALUE);
         assert_eq!(h.csr_read(id::BASE + id::DATA_WIDTH), 64);
         assert_eq!(h.csr_read(id::BASE + id::TABLE_INDEX_BITS), 10);
         // staging registers read back what was written
         h.csr_write(regs::table::BASE + regs::table::DATA0 + 8, 0xDEAD_BEEF);
-        assert_eq!(h.csr_read(regs::table::BASE + regs::table::DATA0 + 8), 0xDEAD_BEEF);
+        assert_eq!(
+            h.csr_read(regs::table::BASE + regs::table::DATA0 + 8),
+            0xDEAD_BEEF
+        );
         assert_eq!(h.csr_read(regs::table::BASE + regs::table::DATA0 + 4), 0);
     }
 }

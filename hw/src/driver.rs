@@ -114,7 +114,11 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         let n = W / 8;
         let chunks = frame.chunks(n).count();
         for (i, c) in frame.chunks(n).enumerate() {
-            self.input.push_back(Beat { data: c.to_vec(), last: i + 1 == chunks, user });
+            self.input.push_back(Beat {
+                data: c.to_vec(),
+                last: i + 1 == chunks,
+                user,
+            });
         }
     }
 
@@ -177,7 +181,12 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             let mid_frame = !self.tx_cur.is_empty() || !self.exc_cur.is_empty();
             self.step(true);
             let moved = self.tx.len() + self.exc.len() != out_before;
-            if self.busy() || mid_frame || moved || !self.tx_cur.is_empty() || !self.exc_cur.is_empty() {
+            if self.busy()
+                || mid_frame
+                || moved
+                || !self.tx_cur.is_empty()
+                || !self.exc_cur.is_empty()
+            {
                 idle = 0;
             } else {
                 idle += 1;

@@ -196,15 +196,24 @@ impl Model {
         if from_host {
             c.tx_frames = c.tx_frames.wrapping_add(1);
             return match hit {
-                Some(e) if !bypass => Verdict::Tx { port: e.egress_port, frame: Model::rewrite(frame, &e) },
-                _ => Verdict::Tx { port, frame: frame.to_vec() },
+                Some(e) if !bypass => Verdict::Tx {
+                    port: e.egress_port,
+                    frame: Model::rewrite(frame, &e),
+                },
+                _ => Verdict::Tx {
+                    port,
+                    frame: frame.to_vec(),
+                },
             };
         }
         let reason = match (reason, hit) {
             (Reason::None, Some(e)) => {
                 c.tx_frames = c.tx_frames.wrapping_add(1);
                 c.fastpath = c.fastpath.wrapping_add(1);
-                return Verdict::Tx { port: e.egress_port, frame: Model::rewrite(frame, &e) };
+                return Verdict::Tx {
+                    port: e.egress_port,
+                    frame: Model::rewrite(frame, &e),
+                };
             }
             (Reason::None, None) => Reason::Miss,
             (r, _) => r,
@@ -222,7 +231,10 @@ impl Model {
             index,
             len: frame.len() as u16,
         };
-        Verdict::Exception { frame: frame.to_vec(), meta }
+        Verdict::Exception {
+            frame: frame.to_vec(),
+            meta,
+        }
     }
 }
 
@@ -242,7 +254,13 @@ mod tests {
     }
 
     fn key() -> FlowKey {
-        FlowKey { saddr: [10, 0, 0, 2], daddr: [10, 0, 0, 100], sport: 40000, dport: 80, proto: 6 }
+        FlowKey {
+            saddr: [10, 0, 0, 2],
+            daddr: [10, 0, 0, 100],
+            sport: 40000,
+            dport: 80,
+            proto: 6,
+        }
     }
 
     #[test]
@@ -260,12 +278,18 @@ mod tests {
         };
         m.write_entry(hash::bucket(&key(), 8), e.to_words());
         let f = tcp_frame(&key(), false, b"hello");
-        let Verdict::Tx { port, frame } = m.process(&f, 0, true) else { panic!() };
+        let Verdict::Tx { port, frame } = m.process(&f, 0, true) else {
+            panic!()
+        };
         assert_eq!(port, 1);
         let p = etherparse::SlicedPacket::from_ethernet(&frame).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!() };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+            panic!()
+        };
         assert_eq!(ip.header().destination(), [10, 1, 0, 2]);
-        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else { panic!() };
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
+            panic!()
+        };
         assert_eq!(tcp.destination_port(), 8080);
         let want = tcp
             .to_header()
@@ -293,7 +317,16 @@ mod tests {
         assert_eq!(Model::classify(&ok), Reason::None);
         let mut m = Model::new(8);
         let v = m.process(&ok, 0, true);
-        assert!(matches!(v, Verdict::Exception { meta: ExcMeta { reason: Reason::Miss, .. }, .. }));
+        assert!(matches!(
+            v,
+            Verdict::Exception {
+                meta: ExcMeta {
+                    reason: Reason::Miss,
+                    ..
+                },
+                ..
+            }
+        ));
         assert_eq!(m.process(&ok, 0, false), Verdict::Dropped);
         assert_eq!(m.counters.exc_drop, 1);
         assert_eq!(m.counters.exc_reason[Reason::Miss as usize], 2);

@@ -33,7 +33,9 @@ impl Traffic {
             if flows.iter().any(|(k, _)| hash::bucket(k, table_bits) == b) {
                 continue;
             }
-            let action = *[Action::Dnat, Action::Snat, Action::Forward].choose(rng).unwrap();
+            let action = *[Action::Dnat, Action::Snat, Action::Forward]
+                .choose(rng)
+                .unwrap();
             let e = Entry {
                 key,
                 valid: true,

@@ -96,6 +96,7 @@ pub struct Csr<const W: usize, const T: usize> {
     v_ct_type: Constant<Bits<32>>,
     v_ct_version: Constant<Bits<32>>,
     v_ct_next: Constant<Bits<32>>,
+    _evaluated: bool,
 }
 
 fn a(v: u32) -> Constant<Bits<16>> {
@@ -197,16 +198,30 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             v_ct_type: v(ct::TYPE_ID),
             v_ct_version: v(ct::VERSION),
             v_ct_next: v(regs::next_of(ct::BASE)),
+            _evaluated: false,
         }
     }
 }
 
 // The counter block has one register per reason code 1..=9 (code 0 is "no exception").
-const _: () = assert!(vsnic_contract::exception::NUM_REASONS == 10, "update Csr's reason counters");
+const _: () = assert!(
+    vsnic_contract::exception::NUM_REASONS == 10,
+    "update Csr's reason counters"
+);
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
+    super::settled_update!(self; clocks: rdata.clock, staging.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
+        c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
+        c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock;
+        reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
+        ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
+        staged_word, in_data, rdata.q, staging.q, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
+        c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q);
+}
+
+impl<const W: usize, const T: usize> Csr<W, T> {
     #[hdl_gen]
-    fn update(&mut self) {
+    fn logic(&mut self) {
         dff_setup!(
             self, clock, rdata, staging, c_rx, c_tx, c_fastpath, c_exc, c_exc_drop, c_r1, c_r2,
             c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9
@@ -259,9 +274,11 @@ impl<const W: usize, const T: usize> Logic for Csr<W, T> {
         // ---- table staging and command ----
         self.word_off.next = self.csr_addr.val() - self.a_tb_data0.val();
         self.word_shift.next = self.word_off.val() << 3;
-        self.word_mask.next = bit_cast::<{ entry::BITS }, 32>(self.ones.val()) << self.word_shift.val();
+        self.word_mask.next =
+            bit_cast::<{ entry::BITS }, 32>(self.ones.val()) << self.word_shift.val();
         self.staged_word.next = self.staging.q.val() >> self.word_shift.val();
-        self.in_data.next = (self.csr_addr.val() >= self.a_tb_data0.val()) & (self.csr_addr.val() < self.a_tb_data_end.val());
+        self.in_data.next = (self.csr_addr.val() >= self.a_tb_data0.val())
+            & (self.csr_addr.val() < self.a_tb_data_end.val());
         self.tw_enable.next = false;
         self.tw_index.next = self.csr_wdata.val().get_bits::<T>(0);
         self.tw_entry.next = self.staging.q.val();
@@ -271,7 +288,8 @@ impl<const W: usize, const T: usize> Logic for Csr<W, T> {
             }
             if self.in_data.val() {
                 self.staging.d.next = (self.staging.q.val() & !self.word_mask.val())
-                    | (bit_cast::<{ entry::BITS }, 32>(self.csr_wdata.val()) << self.word_shift.val());
+                    | (bit_cast::<{ entry::BITS }, 32>(self.csr_wdata.val())
+                        << self.word_shift.val());
             }
         }
 

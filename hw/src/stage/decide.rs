@@ -132,6 +132,7 @@ pub struct Decide<const T: usize> {
     keep_mac: Constant<Bits<HDR_BITS>>,
     keep_dnat: Constant<Bits<HDR_BITS>>,
     keep_snat: Constant<Bits<HDR_BITS>>,
+    _evaluated: bool,
 }
 
 fn field_mask(fields: &[(usize, usize)]) -> Bits<HDR_BITS> {
@@ -261,14 +262,31 @@ impl<const T: usize> Default for Decide<T> {
             keep_mac: Constant::new(field_mask(&[MACS])),
             keep_dnat: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, TCP_CSUM])),
             keep_snat: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, TCP_CSUM])),
+            _evaluated: false,
         }
     }
 }
 
 impl<const T: usize> Logic for Decide<T> {
+    super::settled_update!(self; clocks: l1_valid.clock, l1_hdr.clock, l1_reason.clock, l1_user.clock,
+        l1_index.clock, l2_valid.clock, l2_hdr.clock, l2_entry.clock, l2_dec.clock, conns.read_clock,
+        conns.write_clock;
+        reads: hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index,
+        tw_entry, ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, ip_sum,
+        ip_fold1, ip_fold2, reason, ports, mix, hash, hit, lookup_ok, decision, action, old_addr,
+        old_port, new_addr, new_port, n_ip_csum, n_tcp_csum, n_old_lo, n_old_hi, n_old_port,
+        ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
+        tcp_csum_new, macs, fields, conns.read_data, l1_valid.q, l1_hdr.q, l1_reason.q,
+        l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q);
+}
+
+impl<const T: usize> Decide<T> {
     #[hdl_gen]
-    fn update(&mut self) {
-        dff_setup!(self, clock, l1_valid, l1_hdr, l1_reason, l1_user, l1_index, l2_valid, l2_hdr, l2_entry, l2_dec);
+    fn logic(&mut self) {
+        dff_setup!(
+            self, clock, l1_valid, l1_hdr, l1_reason, l1_user, l1_index, l2_valid, l2_hdr,
+            l2_entry, l2_dec
+        );
         self.conns.read_clock.next = self.clock.val();
         self.conns.write_clock.next = self.clock.val();
         self.conns.write_enable.next = self.tw_enable.val();
@@ -323,7 +341,8 @@ impl<const T: usize> Logic for Decide<T> {
         } else {
             self.reason.next = self.r_none.val();
         }
-        self.ports.next = bit_cast::<32, 16>(self.sport.val()) | (bit_cast::<32, 16>(self.dport.val()) << 16);
+        self.ports.next =
+            bit_cast::<32, 16>(self.sport.val()) | (bit_cast::<32, 16>(self.dport.val()) << 16);
         self.mix.next = self.saddr.val()
             ^ ((self.daddr.val() << 11) | (self.daddr.val() >> 21))
             ^ ((self.ports.val() << 22) | (self.ports.val() >> 10))
@@ -337,21 +356,52 @@ impl<const T: usize> Logic for Decide<T> {
         self.l1_index.d.next = bit_cast::<16, T>(self.hash.val().get_bits::<T>(0));
 
         // ---- L1: compare, decide ----
-        self.lookup_ok.next = (self.l1_reason.q.val() == self.r_none.val()) | (self.l1_reason.q.val() == self.r_syn.val());
+        self.lookup_ok.next = (self.l1_reason.q.val() == self.r_none.val())
+            | (self.l1_reason.q.val() == self.r_syn.val());
         self.hit.next = self.lookup_ok.val()
-            & self.conns.read_data.val().get_bit(self.e_valid.val().index())
-            & (self.conns.read_data.val().get_bits::<32>(self.e_saddr.val().index()) == self.l1_hdr.q.val().get_bits::<32>(208))
-            & (self.conns.read_data.val().get_bits::<32>(self.e_daddr.val().index()) == self.l1_hdr.q.val().get_bits::<32>(240))
-            & (self.conns.read_data.val().get_bits::<16>(self.e_sport.val().index()) == self.l1_hdr.q.val().get_bits::<16>(272))
-            & (self.conns.read_data.val().get_bits::<16>(self.e_dport.val().index()) == self.l1_hdr.q.val().get_bits::<16>(288))
-            & (self.conns.read_data.val().get_bits::<8>(self.e_proto.val().index()) == self.l1_hdr.q.val().get_bits::<8>(184));
+            & self
+                .conns
+                .read_data
+                .val()
+                .get_bit(self.e_valid.val().index())
+            & (self
+                .conns
+                .read_data
+                .val()
+                .get_bits::<32>(self.e_saddr.val().index())
+                == self.l1_hdr.q.val().get_bits::<32>(208))
+            & (self
+                .conns
+                .read_data
+                .val()
+                .get_bits::<32>(self.e_daddr.val().index())
+                == self.l1_hdr.q.val().get_bits::<32>(240))
+            & (self
+                .conns
+                .read_data
+                .val()
+                .get_bits::<16>(self.e_sport.val().index())
+                == self.l1_hdr.q.val().get_bits::<16>(272))
+            & (self
+                .conns
+                .read_data
+                .val()
+                .get_bits::<16>(self.e_dport.val().index())
+                == self.l1_hdr.q.val().get_bits::<16>(288))
+            & (self
+                .conns
+                .read_data
+                .val()
+                .get_bits::<8>(self.e_proto.val().index())
+                == self.l1_hdr.q.val().get_bits::<8>(184));
         // The bucket is reported only for frames that were looked up.
         self.decision.next = 0.into();
         if self.lookup_ok.val() {
             self.decision.next = bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val();
         }
         if self.hit.val() {
-            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val()) | self.k_hit.val();
+            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val())
+                | self.k_hit.val();
         }
         if (self.l1_user.q.val() & self.u_from_host.val()) != 0 {
             // Host frames are never exceptions: rewritten on a hit unless bypassing, else sent
@@ -359,15 +409,27 @@ impl<const T: usize> Logic for Decide<T> {
             if self.hit.val() & ((self.l1_user.q.val() & self.u_bypass.val()) == 0) {
                 self.decision.next = self.decision.val()
                     | self.k_rewrite.val()
-                    | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << self.s_port.val());
+                    | (bit_cast::<64, 2>(
+                        self.conns
+                            .read_data
+                            .val()
+                            .get_bits::<2>(self.e_egress.val().index()),
+                    ) << self.s_port.val());
             } else {
-                self.decision.next = self.decision.val() | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val());
+                self.decision.next = self.decision.val()
+                    | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0))
+                        << self.s_port.val());
             }
         } else if self.hit.val() & (self.l1_reason.q.val() == self.r_none.val()) {
             self.decision.next = self.decision.val()
                 | self.k_rewrite.val()
                 | self.k_fastpath.val()
-                | (bit_cast::<64, 2>(self.conns.read_data.val().get_bits::<2>(self.e_egress.val().index())) << self.s_port.val());
+                | (bit_cast::<64, 2>(
+                    self.conns
+                        .read_data
+                        .val()
+                        .get_bits::<2>(self.e_egress.val().index()),
+                ) << self.s_port.val());
         } else if self.l1_reason.q.val() == self.r_none.val() {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
@@ -385,9 +447,21 @@ impl<const T: usize> Logic for Decide<T> {
         self.l2_dec.d.next = self.decision.val();
 
         // ---- L2: rewrite ----
-        self.action.next = self.l2_entry.q.val().get_bits::<2>(self.e_action.val().index());
-        self.new_addr.next = self.l2_entry.q.val().get_bits::<32>(self.e_nat_addr.val().index());
-        self.new_port.next = self.l2_entry.q.val().get_bits::<16>(self.e_nat_port.val().index());
+        self.action.next = self
+            .l2_entry
+            .q
+            .val()
+            .get_bits::<2>(self.e_action.val().index());
+        self.new_addr.next = self
+            .l2_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_nat_addr.val().index());
+        self.new_port.next = self
+            .l2_entry
+            .q
+            .val()
+            .get_bits::<16>(self.e_nat_port.val().index());
         if self.action.val() == 1 {
             self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(240);
             self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(288);
@@ -424,8 +498,17 @@ impl<const T: usize> Logic for Decide<T> {
             + bit_cast::<20, 4>(self.tcp_upd1.val().get_bits::<4>(16));
         self.tcp_sum16.next = self.tcp_upd2.val().get_bits::<16>(0);
         self.tcp_csum_new.next = !self.tcp_sum16.val();
-        self.macs.next = bit_cast::<HDR_BITS, 48>(self.l2_entry.q.val().get_bits::<48>(self.e_dmac.val().index()))
-            | (bit_cast::<HDR_BITS, 48>(self.l2_entry.q.val().get_bits::<48>(self.e_smac.val().index())) << 48);
+        self.macs.next = bit_cast::<HDR_BITS, 48>(
+            self.l2_entry
+                .q
+                .val()
+                .get_bits::<48>(self.e_dmac.val().index()),
+        ) | (bit_cast::<HDR_BITS, 48>(
+            self.l2_entry
+                .q
+                .val()
+                .get_bits::<48>(self.e_smac.val().index()),
+        ) << 48);
         if self.action.val() == 1 {
             self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat.val())
                 | self.macs.val()

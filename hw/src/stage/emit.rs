@@ -14,6 +14,7 @@
 //! absorb the decision latency.
 
 use super::decide::dec;
+use super::fifo::Fifo;
 use super::HDR_BITS;
 use rust_hdl::prelude::*;
 use vsnic_contract::exception::meta;
@@ -49,10 +50,10 @@ pub struct Emit<const W: usize> {
     pub ev_exc: Signal<Out, Bit>,
     pub ev_exc_drop: Signal<Out, Bit>,
     pub ev_reason: Signal<Out, Bits<8>>,
-    data_fifo: SynchronousFIFO<Bits<W>, 5, 6, 1>,
-    side_fifo: SynchronousFIFO<Bits<8>, 5, 6, 1>,
-    dec_fifo: SynchronousFIFO<Bits<64>, 4, 5, 1>,
-    hdr_fifo: SynchronousFIFO<Bits<HDR_BITS>, 4, 5, 1>,
+    data_fifo: Fifo<Bits<W>, 5>,
+    side_fifo: Fifo<Bits<8>, 5>,
+    dec_fifo: Fifo<Bits<64>, 4>,
+    hdr_fifo: Fifo<Bits<HDR_BITS>, 4>,
     beat: DFF<Bits<16>>,
     len: DFF<Bits<16>>,
     drop: DFF<Bit>,
@@ -80,6 +81,7 @@ pub struct Emit<const W: usize> {
     m_hit: Constant<Bits<16>>,
     m_index: Constant<Bits<16>>,
     m_len: Constant<Bits<16>>,
+    _evaluated: bool,
 }
 
 impl<const W: usize> Default for Emit<W> {
@@ -142,19 +144,31 @@ impl<const W: usize> Default for Emit<W> {
             m_hit: o(meta::HIT),
             m_index: o(meta::ENTRY_INDEX),
             m_len: o(meta::LEN),
+            _evaluated: false,
         }
     }
 }
 
 impl<const W: usize> Logic for Emit<W> {
+    super::settled_update!(self; clocks: beat.clock, len.clock, drop.clock, data_fifo.clock, side_fifo.clock,
+        dec_fifo.clock, hdr_fifo.clock;
+        reads: s_valid, s_data, s_last, s_bytes, d_valid, d_hdr, d_dec,
+        m_exc_ready, go, last, bytes, is_exc, dropping, data, frame_len, shamt, hdr_beat,
+        data_fifo.data_out, data_fifo.empty, side_fifo.data_out, side_fifo.empty,
+        dec_fifo.data_out, dec_fifo.empty, hdr_fifo.data_out, hdr_fifo.empty,
+        beat.q, len.q, drop.q);
+}
+
+impl<const W: usize> Emit<W> {
     #[hdl_gen]
-    fn update(&mut self) {
+    fn logic(&mut self) {
         dff_setup!(self, clock, beat, len, drop);
         clock!(self, clock, data_fifo, side_fifo, dec_fifo, hdr_fifo);
         // Inputs to the FIFOs.
         self.data_fifo.data_in.next = self.s_data.val();
         self.data_fifo.write.next = self.s_valid.val();
-        self.side_fifo.data_in.next = (bit_cast::<8, 7>(self.s_bytes.val()) << 1) | bit_cast::<8, 1>(self.s_last.val().into());
+        self.side_fifo.data_in.next = (bit_cast::<8, 7>(self.s_bytes.val()) << 1)
+            | bit_cast::<8, 1>(self.s_last.val().into());
         self.side_fifo.write.next = self.s_valid.val();
         self.dec_fifo.data_in.next = self.d_dec.val();
         self.dec_fifo.write.next = self.d_valid.val();
@@ -165,7 +179,11 @@ impl<const W: usize> Logic for Emit<W> {
         self.go.next = !self.dec_fifo.empty.val() & !self.data_fifo.empty.val();
         self.last.next = self.side_fifo.data_out.val().get_bit(0);
         self.bytes.next = self.side_fifo.data_out.val().get_bits::<7>(1);
-        self.is_exc.next = self.dec_fifo.data_out.val().get_bit(self.d_exc.val().index());
+        self.is_exc.next = self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bit(self.d_exc.val().index());
         if self.beat.q.val() == 0 {
             self.dropping.next = self.is_exc.val() & !self.m_exc_ready.val();
         } else {
@@ -173,7 +191,13 @@ impl<const W: usize> Logic for Emit<W> {
         }
         self.shamt.next = self.beat.q.val() << self.log2_w.val();
         self.hdr_beat.next = self.hdr_fifo.data_out.val() >> self.shamt.val();
-        if self.dec_fifo.data_out.val().get_bit(self.d_rewrite.val().index()) & (self.beat.q.val() < self.hdr_beats.val()) {
+        if self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bit(self.d_rewrite.val().index())
+            & (self.beat.q.val() < self.hdr_beats.val())
+        {
             self.data.next = self.hdr_beat.val().get_bits::<W>(0);
         } else {
             self.data.next = self.data_fifo.data_out.val();
@@ -189,29 +213,61 @@ impl<const W: usize> Logic for Emit<W> {
         self.m_tx_data.next = self.data.val();
         self.m_tx_last.next = self.last.val();
         self.m_tx_bytes.next = self.bytes.val();
-        self.m_tx_port.next = self.dec_fifo.data_out.val().get_bits::<2>(self.d_port.val().index());
+        self.m_tx_port.next = self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bits::<2>(self.d_port.val().index());
         self.m_exc_valid.next = self.go.val() & self.is_exc.val() & !self.dropping.val();
         self.m_exc_data.next = self.data.val();
         self.m_exc_last.next = self.last.val();
         self.m_exc_bytes.next = self.bytes.val();
-        self.m_exc_meta.next = (bit_cast::<64, 8>(self.dec_fifo.data_out.val().get_bits::<8>(self.d_reason.val().index())) << self.m_reason.val())
-            | (bit_cast::<64, 2>(self.dec_fifo.data_out.val().get_bits::<2>(self.d_port.val().index())) << self.m_src_port.val())
-            | (bit_cast::<64, 1>(self.dec_fifo.data_out.val().get_bits::<1>(self.d_hit.val().index())) << self.m_hit.val())
-            | (bit_cast::<64, 16>(self.dec_fifo.data_out.val().get_bits::<16>(self.d_index.val().index())) << self.m_index.val())
+        self.m_exc_meta.next = (bit_cast::<64, 8>(
+            self.dec_fifo
+                .data_out
+                .val()
+                .get_bits::<8>(self.d_reason.val().index()),
+        ) << self.m_reason.val())
+            | (bit_cast::<64, 2>(
+                self.dec_fifo
+                    .data_out
+                    .val()
+                    .get_bits::<2>(self.d_port.val().index()),
+            ) << self.m_src_port.val())
+            | (bit_cast::<64, 1>(
+                self.dec_fifo
+                    .data_out
+                    .val()
+                    .get_bits::<1>(self.d_hit.val().index()),
+            ) << self.m_hit.val())
+            | (bit_cast::<64, 16>(
+                self.dec_fifo
+                    .data_out
+                    .val()
+                    .get_bits::<16>(self.d_index.val().index()),
+            ) << self.m_index.val())
             | (bit_cast::<64, 16>(self.frame_len.val()) << self.m_len.val());
 
         self.ev_tx.next = false;
         self.ev_fastpath.next = false;
         self.ev_exc.next = false;
         self.ev_exc_drop.next = false;
-        self.ev_reason.next = self.dec_fifo.data_out.val().get_bits::<8>(self.d_reason.val().index());
+        self.ev_reason.next = self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bits::<8>(self.d_reason.val().index());
         if self.go.val() {
             self.drop.d.next = self.dropping.val();
             if self.last.val() {
                 self.beat.d.next = 0.into();
                 self.len.d.next = 0.into();
                 self.ev_tx.next = !self.is_exc.val();
-                self.ev_fastpath.next = self.dec_fifo.data_out.val().get_bit(self.d_fastpath.val().index());
+                self.ev_fastpath.next = self
+                    .dec_fifo
+                    .data_out
+                    .val()
+                    .get_bit(self.d_fastpath.val().index());
                 self.ev_exc.next = self.is_exc.val() & !self.dropping.val();
                 self.ev_exc_drop.next = self.is_exc.val() & self.dropping.val();
             } else {

@@ -37,11 +37,15 @@ pub struct Parser<const W: usize> {
     log2_bytes: Constant<Bits<16>>,
     win_bytes: Constant<Bits<16>>,
     beat_max: Constant<Bits<16>>,
+    _evaluated: bool,
 }
 
 impl<const W: usize> Default for Parser<W> {
     fn default() -> Self {
-        assert!(W.is_power_of_two() && (64..=HDR_BITS).contains(&W), "W must be 64..=512");
+        assert!(
+            W.is_power_of_two() && (64..=HDR_BITS).contains(&W),
+            "W must be 64..=512"
+        );
         let beats = (HDR_BITS / W) as u64;
         Self {
             clock: Default::default(),
@@ -68,13 +72,20 @@ impl<const W: usize> Default for Parser<W> {
             log2_bytes: Constant::new(((W / 8).trailing_zeros() as u64).into()),
             win_bytes: Constant::new((HDR_BYTES as u64).into()),
             beat_max: Constant::new(0xFFFF_u64.into()),
+            _evaluated: false,
         }
     }
 }
 
 impl<const W: usize> Logic for Parser<W> {
+    super::settled_update!(self; clocks: beat.clock, win.clock, done.clock, len.clock, user.clock;
+        reads: s_valid, s_data, s_last, s_bytes, s_user, shamt, wide,
+        beat.q, win.q, done.q, len.q, user.q);
+}
+
+impl<const W: usize> Parser<W> {
     #[hdl_gen]
-    fn update(&mut self) {
+    fn logic(&mut self) {
         dff_setup!(self, clock, beat, win, done, len, user);
         self.done.d.next = false;
         self.frame_start.next = self.s_valid.val() & (self.beat.q.val() == 0);
