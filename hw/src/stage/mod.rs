@@ -18,6 +18,21 @@ pub const HDR_BYTES: usize = 64;
 /// The header window in bits.
 pub const HDR_BITS: usize = HDR_BYTES * 8;
 
+thread_local! {
+    static EVAL_ALWAYS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether blocks must re-evaluate on every settle pass (RustHDL's own behaviour), disabling the
+/// skip of [`settled_update`]. Tests set it to check that the skip changes nothing.
+pub(crate) fn eval_always() -> bool {
+    EVAL_ALWAYS.with(|c| c.get())
+}
+
+/// Set [`eval_always`] for this thread.
+pub fn set_eval_always(on: bool) {
+    EVAL_ALWAYS.with(|c| c.set(on));
+}
+
 /// Whether any of the listed signals changed value at the last settle pass (their `changed`
 /// flags). Used by the blocks' `update` to skip re-evaluating their combinational logic when
 /// nothing it reads has changed (see [`settled_update`]).
@@ -44,7 +59,10 @@ macro_rules! settled_update {
             if $self.clock.changed {
                 $($self.$($c).+.next = $self.clock.val();)+
             }
-            if $self._evaluated && !crate::stage::changed!($self; $($($f).+),+) {
+            if $self._evaluated
+                && !crate::stage::eval_always()
+                && !crate::stage::changed!($self; $($($f).+),+)
+            {
                 return;
             }
             $self._evaluated = true;
@@ -59,3 +77,53 @@ macro_rules! settled_update {
     };
 }
 pub(crate) use settled_update;
+
+#[cfg(test)]
+mod tests {
+    /// Every signal a block's logic reads (`self.x.val()`) must be in its `settled_update!`
+    /// `reads:` list, or the block could skip an evaluation it needed. Checked on the source.
+    #[test]
+    fn sensitivity_lists_cover_every_read() {
+        let files = [
+            ("parse.rs", include_str!("parse.rs")),
+            ("decide.rs", include_str!("decide.rs")),
+            ("emit.rs", include_str!("emit.rs")),
+            ("csr.rs", include_str!("csr.rs")),
+            ("core.rs", include_str!("../core.rs")),
+        ];
+        for (name, src) in files {
+            let start = src.find("settled_update!(").expect(name);
+            let inv = &src[start..start + src[start..].find(");").expect(name)];
+            let reads_at = inv.find("reads:").expect(name) + "reads:".len();
+            let listed: Vec<String> = inv[reads_at..]
+                .split(',')
+                .map(|s| s.split_whitespace().collect::<String>())
+                .filter(|s| !s.is_empty())
+                .collect();
+            let body_at = src.find("fn logic(&mut self)").expect(name);
+            let body = &src[body_at..];
+            let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
+            let mut missing = Vec::new();
+            for (i, _) in body.match_indices(".val()") {
+                let before = &body[..i];
+                let Some(s) = before.rfind("self.") else {
+                    continue;
+                };
+                let sig = &before[s + "self.".len()..];
+                if sig.contains(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')) {
+                    continue;
+                }
+                let is_const = src.contains(&format!("    {}: Constant<", sig));
+                if sig != "clock" && !is_const && !listed.iter().any(|l| l == sig) {
+                    missing.push(sig.to_string());
+                }
+            }
+            missing.sort();
+            missing.dedup();
+            assert!(
+                missing.is_empty(),
+                "{name}: logic reads {missing:?} but its reads: list omits them"
+            );
+        }
+    }
+}
