@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use.
 need=()
 command -v verilator >/dev/null 2>&1 || need+=(verilator)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)        # network namespaces (TAP test)
+command -v curl >/dev/null 2>&1 || need+=(curl)           # TAP test client
+[ -x /usr/bin/python3 ] || need+=(python3)               # TAP test HTTP server
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo=""

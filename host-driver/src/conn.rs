@@ -1,18 +1,36 @@
-//! The host's connection table: the source of truth. The NIC table is a cache of it, and it is
-//! direct-mapped (one entry per bucket), so the host keeps a shadow of which connection owns each
-//! bucket and refuses a new connection whose entries would land on a bucket already owned —
-//! never overwriting a live connection.
+//! The host's connection table: the source of truth. The NIC table is a cache of it.
+//!
+//! Where an entry goes in the NIC is decided by [`placement`] alone. The table is direct-mapped
+//! today (one entry per bucket, [`WAYS`] = 1), so the host keeps a shadow of which connection
+//! owns each bucket and refuses a new connection whose entries would land on a bucket already
+//! full — never overwriting a live connection. A set-associative table changes [`placement`]
+//! and [`WAYS`], not the callers.
+//!
+//! Each connection carries its TCP state and expiry time; persistence templates (`-p`) live
+//! here too, keyed by the client's network (`-M`) and the service.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 use vsnic_contract::{hash, Action, Entry, FlowKey};
 
 use crate::net::Mac;
+use crate::service::{ForwardMethod, Protocol, ServiceKey};
+use crate::state::TcpState;
 
-/// TCP, the only protocol served so far.
+/// TCP's protocol number.
 pub const PROTO_TCP: u8 = 6;
+
+/// Entries per bucket of the NIC table.
+pub const WAYS: usize = 1;
+
+/// The NIC bucket of a flow key.
+pub fn placement(key: &FlowKey, table_index_bits: u32) -> u32 {
+    hash::bucket(key, table_index_bits)
+}
 
 /// One side of a connection on the NIC: the port, our MAC on it and the next hop's MAC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,12 +40,9 @@ pub struct Side {
     pub next_hop_mac: Mac,
 }
 
-/// One load-balanced connection and its two NIC entries.
+/// The two NIC entries of a NAT connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connection {
-    pub client: SocketAddrV4,
-    pub vip: SocketAddrV4,
-    pub real: SocketAddrV4,
+pub struct NicPair {
     /// client → VIP: DNAT to the real server, out of the server-side port.
     pub in_entry: Entry,
     pub in_bucket: u32,
@@ -36,30 +51,30 @@ pub struct Connection {
     pub out_bucket: u32,
 }
 
-fn key(src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
+fn key(src: SocketAddrV4, dst: SocketAddrV4, proto: u8) -> FlowKey {
     FlowKey {
         saddr: src.ip().octets(),
         daddr: dst.ip().octets(),
         sport: src.port(),
         dport: dst.port(),
-        proto: PROTO_TCP,
+        proto,
     }
 }
 
-impl Connection {
-    /// Build both entries of a NAT connection. `client_side` is where the client's frames arrive
-    /// (next hop = the source MAC of its SYN), `server_side` where the real server is (next hop =
-    /// its MAC, learned by ARP).
-    pub fn new(
-        client: SocketAddrV4,
-        vip: SocketAddrV4,
+impl NicPair {
+    /// Both entries of a NAT connection. `client_side` is where the client's frames arrive (next
+    /// hop = the source MAC of its SYN), `server_side` where the real server is (next hop = its
+    /// MAC, learned by ARP).
+    pub fn nat(
+        id: &ConnKey,
         real: SocketAddrV4,
         client_side: Side,
         server_side: Side,
         table_index_bits: u32,
-    ) -> Connection {
+    ) -> NicPair {
+        let proto = id.proto.number();
         let in_entry = Entry {
-            key: key(client, vip),
+            key: key(id.client, id.vip, proto),
             valid: true,
             action: Action::Dnat,
             egress_port: server_side.port,
@@ -67,37 +82,101 @@ impl Connection {
             nat_port: real.port(),
             dmac: server_side.next_hop_mac,
             smac: server_side.our_mac,
+            ..Entry::default()
         };
         let out_entry = Entry {
-            key: key(real, client),
+            key: key(real, id.client, proto),
             valid: true,
             action: Action::Snat,
             egress_port: client_side.port,
-            nat_addr: vip.ip().octets(),
-            nat_port: vip.port(),
+            nat_addr: id.vip.ip().octets(),
+            nat_port: id.vip.port(),
             dmac: client_side.next_hop_mac,
             smac: client_side.our_mac,
+            ..Entry::default()
         };
-        Connection {
-            client,
-            vip,
-            real,
-            in_bucket: hash::bucket(&in_entry.key, table_index_bits),
-            out_bucket: hash::bucket(&out_entry.key, table_index_bits),
+        NicPair {
+            in_bucket: placement(&in_entry.key, table_index_bits),
+            out_bucket: placement(&out_entry.key, table_index_bits),
             in_entry,
             out_entry,
         }
     }
 }
 
-/// A connection as listed (`vsnicadm -L -n -c`).
+/// A connection's identity: protocol, client and VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConnKey {
+    pub proto: Protocol,
+    pub client: SocketAddrV4,
+    pub vip: SocketAddrV4,
+}
+
+impl ConnKey {
+    pub fn service(&self) -> ServiceKey {
+        ServiceKey {
+            proto: self.proto,
+            vip: self.vip,
+        }
+    }
+}
+
+/// One load-balanced connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: ConnKey,
+    pub real: SocketAddrV4,
+    pub method: ForwardMethod,
+    /// Its NIC entries (none for a connection the host forwards itself).
+    pub nic: Option<NicPair>,
+    pub state: TcpState,
+    /// Counted as active in the real server's counters.
+    pub active: bool,
+    pub expires: Instant,
+    /// The persistence template it was scheduled by.
+    pub template: Option<TemplateKey>,
+}
+
+/// A persistence template's identity: the client's network under the service's netmask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TemplateKey {
+    pub service: ServiceKey,
+    pub client_net: Ipv4Addr,
+}
+
+impl TemplateKey {
+    pub fn new(service: ServiceKey, client: Ipv4Addr, netmask: Ipv4Addr) -> TemplateKey {
+        TemplateKey {
+            service,
+            client_net: Ipv4Addr::from(u32::from(client) & u32::from(netmask)),
+        }
+    }
+}
+
+/// A persistence template: this client network goes to `real` while it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pub real: SocketAddrV4,
+    pub expires: Instant,
+    /// Connections scheduled by it that still exist; it outlives them.
+    pub controlled: u32,
+}
+
+/// A connection (or template) as listed (`vsnicadm -L -n -c`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnInfo {
+    pub proto: Protocol,
     pub client: SocketAddrV4,
     pub vip: SocketAddrV4,
     pub real: SocketAddrV4,
-    pub in_bucket: u32,
-    pub out_bucket: u32,
+    /// ipvsadm's state name (`NONE` for templates, `UDP` for UDP).
+    pub state: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    pub in_bucket: Option<u32>,
+    pub out_bucket: Option<u32>,
+    #[serde(default)]
+    pub template: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,13 +190,16 @@ pub enum ConnError {
     Collision { bucket: u32 },
 }
 
-/// Connections keyed by (client, VIP), with the bucket-occupancy shadow of the NIC table.
+/// Connections, the bucket-occupancy shadow of the NIC table, and persistence templates.
 #[derive(Debug, Clone)]
 pub struct ConnTable {
     index_bits: u32,
-    conns: HashMap<(SocketAddrV4, SocketAddrV4), Connection>,
-    /// bucket → the (client, VIP) owning it.
-    buckets: HashMap<u32, (SocketAddrV4, SocketAddrV4)>,
+    conns: HashMap<ConnKey, Connection>,
+    /// (proto, real, client) → the connection, to find the return direction.
+    reverse: HashMap<(Protocol, SocketAddrV4, SocketAddrV4), ConnKey>,
+    /// bucket → the connection owning it.
+    buckets: HashMap<u32, ConnKey>,
+    templates: HashMap<TemplateKey, Template>,
     collisions: u64,
 }
 
@@ -126,7 +208,9 @@ impl ConnTable {
         ConnTable {
             index_bits: table_index_bits,
             conns: HashMap::new(),
+            reverse: HashMap::new(),
             buckets: HashMap::new(),
+            templates: HashMap::new(),
             collisions: 0,
         }
     }
@@ -135,8 +219,22 @@ impl ConnTable {
         self.index_bits
     }
 
-    pub fn get(&self, client: SocketAddrV4, vip: SocketAddrV4) -> Option<&Connection> {
-        self.conns.get(&(client, vip))
+    pub fn get(&self, id: &ConnKey) -> Option<&Connection> {
+        self.conns.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &ConnKey) -> Option<&mut Connection> {
+        self.conns.get_mut(id)
+    }
+
+    /// The connection whose return traffic is `real` → `client`.
+    pub fn by_reply(
+        &self,
+        proto: Protocol,
+        real: SocketAddrV4,
+        client: SocketAddrV4,
+    ) -> Option<&ConnKey> {
+        self.reverse.get(&(proto, real, client))
     }
 
     /// Who owns `bucket`, if anyone.
@@ -157,57 +255,180 @@ impl ConnTable {
         self.conns.is_empty()
     }
 
-    /// Whether `c` could be inserted (no duplicate, both buckets free and distinct). Counts a
-    /// collision when it could not.
-    pub fn check(&mut self, c: &Connection) -> Result<(), ConnError> {
-        if self.conns.contains_key(&(c.client, c.vip)) {
+    pub fn iter(&self) -> impl Iterator<Item = &Connection> {
+        self.conns.values()
+    }
+
+    pub fn keys(&self) -> Vec<ConnKey> {
+        self.conns.keys().copied().collect()
+    }
+
+    fn bucket_full(&self, bucket: u32) -> bool {
+        // one way per bucket today
+        self.buckets.contains_key(&bucket)
+    }
+
+    /// Whether `id` with entries `nic` could be inserted (no duplicate, both buckets free and
+    /// distinct). Counts a collision when it could not.
+    pub fn check(&mut self, id: &ConnKey, nic: Option<&NicPair>) -> Result<(), ConnError> {
+        if self.conns.contains_key(id) {
             return Err(ConnError::Exists {
-                client: c.client,
-                vip: c.vip,
+                client: id.client,
+                vip: id.vip,
             });
         }
-        let taken = [c.in_bucket, c.out_bucket]
-            .into_iter()
-            .find(|b| self.buckets.contains_key(b));
-        let bucket = taken.or((c.in_bucket == c.out_bucket).then_some(c.in_bucket));
-        if let Some(bucket) = bucket {
-            self.collisions += 1;
-            return Err(ConnError::Collision { bucket });
+        if let Some(n) = nic {
+            let taken = [n.in_bucket, n.out_bucket]
+                .into_iter()
+                .find(|b| self.bucket_full(*b));
+            let same = n.in_bucket == n.out_bucket && WAYS < 2;
+            if let Some(bucket) = taken.or(same.then_some(n.in_bucket)) {
+                self.collisions += 1;
+                return Err(ConnError::Collision { bucket });
+            }
         }
         Ok(())
     }
 
-    /// Record `c` as owning its two buckets. Call after [`ConnTable::check`] succeeded.
+    /// Record `c` (and its buckets).
     pub fn insert(&mut self, c: Connection) -> Result<(), ConnError> {
-        self.check(&c)?;
-        let k = (c.client, c.vip);
-        self.buckets.insert(c.in_bucket, k);
-        self.buckets.insert(c.out_bucket, k);
-        self.conns.insert(k, c);
+        self.check(&c.id, c.nic.as_ref())?;
+        if let Some(n) = &c.nic {
+            self.buckets.insert(n.in_bucket, c.id);
+            self.buckets.insert(n.out_bucket, c.id);
+        }
+        self.reverse.insert((c.id.proto, c.real, c.id.client), c.id);
+        self.conns.insert(c.id, c);
         Ok(())
     }
 
     /// Forget a connection, freeing its buckets.
-    pub fn remove(&mut self, client: SocketAddrV4, vip: SocketAddrV4) -> Option<Connection> {
-        let c = self.conns.remove(&(client, vip))?;
-        self.buckets.remove(&c.in_bucket);
-        self.buckets.remove(&c.out_bucket);
+    pub fn remove(&mut self, id: &ConnKey) -> Option<Connection> {
+        let c = self.conns.remove(id)?;
+        if let Some(n) = &c.nic {
+            self.buckets.remove(&n.in_bucket);
+            self.buckets.remove(&n.out_bucket);
+        }
+        self.reverse.remove(&(c.id.proto, c.real, c.id.client));
+        if let Some(t) = c.template.and_then(|t| self.templates.get_mut(&t)) {
+            t.controlled = t.controlled.saturating_sub(1);
+        }
         Some(c)
     }
 
-    pub fn list(&self) -> Vec<ConnInfo> {
+    /// Connections whose time is up at `now`.
+    pub fn expired(&self, now: Instant) -> Vec<ConnKey> {
+        self.conns
+            .values()
+            .filter(|c| c.expires <= now)
+            .map(|c| c.id)
+            .collect()
+    }
+
+    pub fn template(&self, key: &TemplateKey) -> Option<&Template> {
+        self.templates.get(key)
+    }
+
+    pub fn templates_len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// Use (or create) the template `key` for `real`, living `timeout` from `now`; one more
+    /// connection is controlled by it. Returns whether it was created.
+    pub fn use_template(
+        &mut self,
+        key: TemplateKey,
+        real: SocketAddrV4,
+        timeout: Duration,
+        now: Instant,
+    ) -> bool {
+        let mut created = false;
+        let t = self.templates.entry(key).or_insert_with(|| {
+            created = true;
+            Template {
+                real,
+                expires: now + timeout,
+                controlled: 0,
+            }
+        });
+        t.real = real;
+        t.expires = now + timeout;
+        t.controlled += 1;
+        created
+    }
+
+    /// One connection counted by [`ConnTable::use_template`] did not materialise.
+    pub fn release_template(&mut self, key: &TemplateKey) {
+        if let Some(t) = self.templates.get_mut(key) {
+            t.controlled = t.controlled.saturating_sub(1);
+        }
+    }
+
+    /// Remove a template now (its server went away); returns it.
+    pub fn drop_template(&mut self, key: &TemplateKey) -> Option<Template> {
+        self.templates.remove(key)
+    }
+
+    /// Expire templates: one whose time is up goes unless it still controls connections, in
+    /// which case it is re-armed for `rearm`. Returns the removed ones.
+    pub fn expire_templates(
+        &mut self,
+        now: Instant,
+        rearm: Duration,
+    ) -> Vec<(TemplateKey, Template)> {
+        let due: Vec<TemplateKey> = self
+            .templates
+            .iter()
+            .filter(|(_, t)| t.expires <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut gone = Vec::new();
+        for k in due {
+            let t = self.templates.get_mut(&k).expect("listed above");
+            if t.controlled > 0 {
+                t.expires = now + rearm;
+            } else if let Some(t) = self.templates.remove(&k) {
+                gone.push((k, t));
+            }
+        }
+        gone
+    }
+
+    pub fn list(&self, now: Instant) -> Vec<ConnInfo> {
+        let left = |t: Instant| t.saturating_duration_since(now).as_secs();
         let mut v: Vec<_> = self
             .conns
             .values()
             .map(|c| ConnInfo {
-                client: c.client,
-                vip: c.vip,
+                proto: c.id.proto,
+                client: c.id.client,
+                vip: c.id.vip,
                 real: c.real,
-                in_bucket: c.in_bucket,
-                out_bucket: c.out_bucket,
+                state: match c.id.proto {
+                    Protocol::Tcp => c.state.name().to_string(),
+                    Protocol::Udp => "UDP".to_string(),
+                },
+                expires_in: left(c.expires),
+                in_bucket: c.nic.as_ref().map(|n| n.in_bucket),
+                out_bucket: c.nic.as_ref().map(|n| n.out_bucket),
+                template: false,
             })
+            .chain(self.templates.iter().map(|(k, t)| ConnInfo {
+                proto: k.service.proto,
+                client: SocketAddrV4::new(k.client_net, 0),
+                vip: k.service.vip,
+                real: t.real,
+                state: match k.service.proto {
+                    Protocol::Tcp => "NONE".to_string(),
+                    Protocol::Udp => "UDP".to_string(),
+                },
+                expires_in: left(t.expires),
+                in_bucket: None,
+                out_bucket: None,
+                template: true,
+            }))
             .collect();
-        v.sort_by_key(|c| (c.vip, c.client));
+        v.sort_by_key(|c| (c.vip, c.client, c.template));
         v
     }
 }
@@ -231,32 +452,53 @@ mod tests {
         next_hop_mac: [2, 0, 0, 0, 1, 0x20],
     };
 
+    fn id(client: SocketAddrV4, vip: SocketAddrV4) -> ConnKey {
+        ConnKey {
+            proto: Protocol::Tcp,
+            client,
+            vip,
+        }
+    }
+
+    fn conn(client: SocketAddrV4, vip: SocketAddrV4, real: SocketAddrV4, bits: u32) -> Connection {
+        let id = id(client, vip);
+        Connection {
+            id,
+            real,
+            method: ForwardMethod::Masq,
+            nic: Some(NicPair::nat(&id, real, CLIENT, SERVER, bits)),
+            state: TcpState::SynRecv,
+            active: true,
+            expires: Instant::now(),
+            template: None,
+        }
+    }
+
     #[test]
     fn entries_and_buckets() {
-        let c = Connection::new(
+        let c = conn(
             sa("10.0.0.2:40000"),
             sa("10.0.0.100:80"),
             sa("10.1.0.2:8080"),
-            CLIENT,
-            SERVER,
             12,
         );
-        assert_eq!(c.in_entry.key, hash::VECTORS[0].0);
-        assert_eq!(c.in_bucket, hash::VECTORS[0].1 & 0xfff);
+        let n = c.nic.unwrap();
+        assert_eq!(n.in_entry.key, hash::VECTORS[0].0);
+        assert_eq!(n.in_bucket, hash::VECTORS[0].1 & 0xfff);
         assert_eq!(
             (
-                c.in_entry.action,
-                c.in_entry.egress_port,
-                c.in_entry.nat_port
+                n.in_entry.action,
+                n.in_entry.egress_port,
+                n.in_entry.nat_port
             ),
             (Action::Dnat, 1, 8080)
         );
         assert_eq!(
-            (c.in_entry.dmac, c.in_entry.smac),
+            (n.in_entry.dmac, n.in_entry.smac),
             (SERVER.next_hop_mac, SERVER.our_mac)
         );
         assert_eq!(
-            c.out_entry.key,
+            n.out_entry.key,
             FlowKey {
                 saddr: [10, 1, 0, 2],
                 daddr: [10, 0, 0, 2],
@@ -267,17 +509,17 @@ mod tests {
         );
         assert_eq!(
             (
-                c.out_entry.action,
-                c.out_entry.egress_port,
-                c.out_entry.nat_addr
+                n.out_entry.action,
+                n.out_entry.egress_port,
+                n.out_entry.nat_addr
             ),
             (Action::Snat, 0, [10, 0, 0, 100])
         );
         assert_eq!(
-            (c.out_entry.dmac, c.out_entry.smac),
+            (n.out_entry.dmac, n.out_entry.smac),
             (CLIENT.next_hop_mac, CLIENT.our_mac)
         );
-        assert_eq!(c.out_bucket, hash::bucket(&c.out_entry.key, 12));
+        assert_eq!(n.out_bucket, placement(&n.out_entry.key, 12));
     }
 
     #[test]
@@ -288,20 +530,14 @@ mod tests {
         let mut inserted = 0;
         let mut refused = 0;
         for port in 1000..1100 {
-            let c = Connection::new(
-                SocketAddrV4::new([10, 0, 0, 2].into(), port),
-                vip,
-                real,
-                CLIENT,
-                SERVER,
-                4,
-            );
+            let c = conn(SocketAddrV4::new([10, 0, 0, 2].into(), port), vip, real, 4);
             match t.insert(c.clone()) {
                 Ok(()) => inserted += 1,
                 Err(ConnError::Collision { bucket }) => {
                     refused += 1;
-                    let owner = t.bucket_owner(bucket).map(|o| o.client);
-                    assert!(owner.is_some() || c.in_bucket == c.out_bucket);
+                    let n = c.nic.as_ref().unwrap();
+                    let owner = t.bucket_owner(bucket).map(|o| o.id.client);
+                    assert!(owner.is_some() || n.in_bucket == n.out_bucket);
                 }
                 Err(e) => panic!("{e}"),
             }
@@ -310,13 +546,52 @@ mod tests {
         assert_eq!(refused as u64, t.collisions());
         assert_eq!(inserted + refused, 100);
         assert_eq!(t.len(), inserted);
-        let first = t.list()[0].clone();
+        let first = t.list(Instant::now())[0].clone();
         assert!(matches!(
-            t.insert(Connection::new(first.client, vip, real, CLIENT, SERVER, 4)),
+            t.insert(conn(first.client, vip, real, 4)),
             Err(ConnError::Exists { .. })
         ));
-        let gone = t.remove(first.client, vip).unwrap();
-        assert!(t.bucket_owner(gone.in_bucket).is_none());
+        assert_eq!(
+            t.by_reply(Protocol::Tcp, real, first.client),
+            Some(&id(first.client, vip))
+        );
+        let gone = t.remove(&id(first.client, vip)).unwrap();
+        assert!(t
+            .bucket_owner(gone.nic.as_ref().unwrap().in_bucket)
+            .is_none());
+        assert!(t.by_reply(Protocol::Tcp, real, first.client).is_none());
         t.insert(gone).unwrap();
+    }
+
+    #[test]
+    fn templates_outlive_their_connections() {
+        let mut t = ConnTable::new(12);
+        let svc = ServiceKey::tcp(sa("10.0.0.100:80"));
+        let k = TemplateKey::new(
+            svc,
+            Ipv4Addr::new(10, 0, 7, 9),
+            Ipv4Addr::new(255, 255, 255, 0),
+        );
+        assert_eq!(k.client_net, Ipv4Addr::new(10, 0, 7, 0));
+        let now = Instant::now();
+        let real = sa("10.1.0.2:80");
+        assert!(t.use_template(k, real, Duration::from_secs(300), now));
+        assert!(!t.use_template(k, real, Duration::from_secs(300), now));
+        let mut c = conn(sa("10.0.7.9:1000"), svc.vip, real, 12);
+        c.template = Some(k);
+        t.insert(c).unwrap();
+        t.release_template(&k);
+        let later = now + Duration::from_secs(300);
+        assert!(t
+            .expire_templates(later, Duration::from_secs(60))
+            .is_empty());
+        assert_eq!(
+            t.template(&k).unwrap().expires,
+            later + Duration::from_secs(60)
+        );
+        t.remove(&id(sa("10.0.7.9:1000"), svc.vip));
+        let gone = t.expire_templates(later + Duration::from_secs(60), Duration::from_secs(60));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(t.templates_len(), 0);
     }
 }

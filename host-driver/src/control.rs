@@ -6,7 +6,7 @@
 //! responses back; the daemon answers them between exceptions, so there is no shared state.
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::Ipv4Addr;
+use std::net::SocketAddrV4;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -20,7 +20,7 @@ use tracing::debug;
 use crate::conn::ConnInfo;
 use crate::daemon::DaemonStats;
 use crate::driver::NicCounters;
-use crate::service::{ForwardMethod, ServiceInfo};
+use crate::service::{RealSpec, ServiceInfo, ServiceKey, ServiceSpec};
 
 /// Where the daemon listens unless told otherwise.
 pub const DEFAULT_SOCKET: &str = "/run/vsnic/vsnicd.sock";
@@ -31,22 +31,56 @@ const MAX_LINE: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
+    /// `-A`.
     AddService {
-        vip: Ipv4Addr,
-        port: u16,
-        scheduler: String,
+        spec: ServiceSpec,
     },
+    /// `-E`.
+    EditService {
+        spec: ServiceSpec,
+    },
+    /// `-D`.
+    DelService {
+        service: ServiceKey,
+    },
+    /// `-a`.
     AddReal {
-        vip: Ipv4Addr,
-        port: u16,
-        rip: Ipv4Addr,
-        rport: u16,
-        weight: u32,
-        method: ForwardMethod,
+        service: ServiceKey,
+        real: RealSpec,
+    },
+    /// `-e`.
+    EditReal {
+        service: ServiceKey,
+        real: RealSpec,
+    },
+    /// `-d`.
+    DelReal {
+        service: ServiceKey,
+        addr: SocketAddrV4,
+    },
+    /// `-C`: every service (connections stay until they expire).
+    Clear,
+    /// `-Z`: zero the statistics of one service or all.
+    Zero {
+        service: Option<ServiceKey>,
+    },
+    /// `--set tcp tcpfin udp` (seconds; 0 keeps the current value).
+    SetTimeouts {
+        tcp: u32,
+        tcpfin: u32,
+        udp: u32,
+    },
+    /// `-L --timeout`.
+    Timeouts,
+    /// `-R`: several requests, applied in order; the first failure stops (and is answered).
+    Batch {
+        requests: Vec<Request>,
     },
     List,
     Connections,
     Counters,
+    /// The Prometheus text exposition.
+    Metrics,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +97,14 @@ pub enum Response {
     Counters {
         nic: Box<NicCounters>,
         daemon: Box<DaemonStats>,
+    },
+    Timeouts {
+        tcp: u32,
+        tcpfin: u32,
+        udp: u32,
+    },
+    Metrics {
+        text: String,
     },
     Error {
         message: String,
@@ -224,6 +266,8 @@ mod tests {
     use crate::backend::fake::FakeNic;
     use crate::daemon::{Daemon, DaemonConfig, PortConfig};
     use crate::driver::Driver;
+    use crate::service::ForwardMethod;
+    use std::net::Ipv4Addr;
     use std::os::unix::fs::MetadataExt;
     use std::sync::Arc;
 
@@ -235,15 +279,13 @@ mod tests {
 
     #[test]
     fn requests_are_json_lines() {
-        let r = Request::AddService {
-            vip: Ipv4Addr::new(10, 0, 0, 100),
-            port: 80,
-            scheduler: "rr".into(),
+        let r = Request::DelService {
+            service: ServiceKey::tcp("10.0.0.100:80".parse().unwrap()),
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(
             s,
-            r#"{"op":"add_service","vip":"10.0.0.100","port":80,"scheduler":"rr"}"#
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"10.0.0.100:80"}}"#
         );
         assert_eq!(serde_json::from_str::<Request>(&s).unwrap(), r);
         assert_eq!(
@@ -290,37 +332,25 @@ mod tests {
 
         let p = path.clone();
         let answers = tokio::task::spawn_blocking(move || {
-            let vip = Ipv4Addr::new(10, 0, 0, 100);
-            let rip = Ipv4Addr::new(10, 1, 0, 2);
-            let add_real = |method| Request::AddReal {
-                vip,
-                port: 80,
-                rip,
-                rport: 80,
-                weight: 1,
-                method,
+            let service = ServiceKey::tcp("10.0.0.100:80".parse().unwrap());
+            let add_real = |method, port| Request::AddReal {
+                service,
+                real: RealSpec {
+                    addr: SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 2), port),
+                    weight: 1,
+                    method,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                },
+            };
+            let add = Request::AddService {
+                spec: ServiceSpec::new(service, crate::sched::Scheduler::Rr),
             };
             vec![
-                call(
-                    &p,
-                    &Request::AddService {
-                        vip,
-                        port: 80,
-                        scheduler: "rr".into(),
-                    },
-                )
-                .unwrap(),
-                call(
-                    &p,
-                    &Request::AddService {
-                        vip,
-                        port: 80,
-                        scheduler: "rr".into(),
-                    },
-                )
-                .unwrap(),
-                call(&p, &add_real(ForwardMethod::Masq)).unwrap(),
-                call(&p, &add_real(ForwardMethod::Route)).unwrap(),
+                call(&p, &add).unwrap(),
+                call(&p, &add).unwrap(),
+                call(&p, &add_real(ForwardMethod::Masq, 80)).unwrap(),
+                call(&p, &add_real(ForwardMethod::Route, 81)).unwrap(),
                 call(&p, &Request::List).unwrap(),
                 call(&p, &Request::Counters).unwrap(),
                 call(&p, &Request::Connections).unwrap(),
@@ -333,8 +363,10 @@ mod tests {
             matches!(&answers[1], Response::Error { message } if message.contains("already exists"))
         );
         assert_eq!(answers[2], Response::Ok);
-        assert!(
-            matches!(&answers[3], Response::Error { message } if message.contains("not supported"))
+        assert_eq!(
+            answers[3],
+            Response::Ok,
+            "DR is stored (its connections are refused)"
         );
         let Response::Services {
             table_size,
@@ -346,8 +378,9 @@ mod tests {
         assert_eq!(*table_size, 4096);
         assert_eq!(services.len(), 1);
         assert_eq!(services[0].vip.to_string(), "10.0.0.100:80");
-        assert_eq!(services[0].reals.len(), 1);
+        assert_eq!(services[0].reals.len(), 2);
         assert_eq!(services[0].reals[0].addr.to_string(), "10.1.0.2:80");
+        assert_eq!(services[0].reals[1].method, ForwardMethod::Route);
         assert_eq!(services[0].reals[0].method, ForwardMethod::Masq);
         assert!(matches!(answers[5], Response::Counters { .. }));
         assert_eq!(

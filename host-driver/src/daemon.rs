@@ -1,38 +1,59 @@
 //! The daemon: the control plane of the NIC load balancer.
 //!
 //! The NIC forwards established connections on its own; everything else comes to us as an
-//! exception. The event loop ([`Daemon::run`]) waits for the exception interrupt, a periodic tick,
-//! a control-socket request or shutdown. Each exception is handled synchronously
-//! ([`Daemon::handle_exception`]):
+//! exception. The event loop ([`Daemon::run_with`]) waits for the exception interrupt, a periodic
+//! tick, a control-socket or metrics request, a configuration reload or shutdown. Each exception
+//! is handled synchronously ([`Daemon::handle_exception`]):
 //!
 //! * ARP request for one of our port addresses or a VIP → ARP reply out of the arrival port.
 //! * ARP reply → learn the neighbour; SYNs parked waiting for it are released.
-//! * TCP SYN (no ACK) to a VIP:port → schedule a real server, and once its MAC is known install
-//!   the connection's two NIC entries and re-inject the SYN for the NIC to rewrite. An unknown MAC
-//!   parks the SYN (bounded) and sends an ARP request. A retransmitted SYN for an existing
-//!   connection is simply re-injected.
-//! * Anything else is counted by reason and dropped.
+//! * TCP SYN (no ACK) to a TCP VIP:port → schedule a real server (through the service's
+//!   persistence template if it has one), and once its MAC is known install the connection's two
+//!   NIC entries and re-inject the SYN for the NIC to rewrite. An unknown MAC parks the SYN
+//!   (bounded) and sends an ARP request. A retransmitted SYN for an existing connection is simply
+//!   re-injected. Real servers reached by direct routing or tunnelling are refused (counted in
+//!   `unsupported_method`) until the NIC can forward them; a full table is refused and counted
+//!   (`table_full`, and `table_collisions` for a taken bucket of the direct-mapped table).
+//! * Another TCP segment of a known connection (FIN/RST when the NIC hands them over, a miss
+//!   racing an install) → drives the TCP state machine and is re-injected.
+//! * Anything else is counted by reason and dropped (UDP included: the NIC's fast path is TCP
+//!   only and the host does not forward UDP in software yet — see `udp_not_forwarded`).
+//!
+//! The tick polls per-entry NIC state ([`crate::nicstate`]) into the TCP state machine
+//! ([`crate::state`]), expires connections (removing their NIC entries) and persistence
+//! templates, and runs the rate estimator. Time is `tokio::time::Instant`, so tests can pause
+//! the clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use vsnic_contract::exception::NUM_REASONS;
+use vsnic_contract::Reason;
 
 use crate::backend::NicBackend;
-use crate::conn::{ConnError, ConnTable, Connection, Side};
+use crate::conn::{ConnError, ConnKey, ConnTable, Connection, NicPair, Side, TemplateKey};
 use crate::control::{self, ControlMsg, Request, Response};
 use crate::driver::{Driver, DriverError, ExceptionFrame, TxMode};
+use crate::metrics;
 use crate::net::{self, Arp, ArpOp, Mac, MacFmt, Tcp, L3};
-use crate::service::{ForwardMethod, Scheduler, ServiceError, Services};
+use crate::nicstate::{EntryActivity, NicStateSource, NoNicState};
+use crate::sched::{SchedFlags, Scheduler};
+use crate::service::{
+    ForwardMethod, Pick, Protocol, RealSpec, ServiceError, ServiceKey, ServiceSpec, Services,
+};
+use crate::state::{self, Dir, Event, TcpState, Timeouts};
 
 /// Exceptions taken from the ring per batch.
 const POLL_BATCH: usize = 64;
+/// A persistence template whose time is up while it still controls connections waits this long.
+const TEMPLATE_REARM: Duration = Duration::from_secs(60);
 
 /// One NIC port: our MAC and address on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +69,83 @@ pub struct RealConfig {
     pub weight: u32,
     #[serde(default)]
     pub method: ForwardMethod,
+    #[serde(default)]
+    pub u_threshold: u32,
+    #[serde(default)]
+    pub l_threshold: u32,
+}
+
+impl RealConfig {
+    pub fn spec(&self) -> RealSpec {
+        RealSpec {
+            addr: self.addr,
+            weight: self.weight,
+            method: self.method,
+            u_threshold: self.u_threshold,
+            l_threshold: self.l_threshold,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceConfig {
     pub vip: SocketAddrV4,
+    #[serde(default = "defaults::proto")]
+    pub protocol: Protocol,
     #[serde(default)]
     pub scheduler: Scheduler,
     #[serde(default)]
+    pub sched_flags: SchedFlags,
+    /// Persistence timeout in seconds.
+    #[serde(default)]
+    pub persistent: Option<u32>,
+    #[serde(default)]
+    pub netmask: Option<Ipv4Addr>,
+    #[serde(default)]
     pub reals: Vec<RealConfig>,
+}
+
+impl ServiceConfig {
+    /// A TCP service with defaults.
+    pub fn tcp(vip: SocketAddrV4, scheduler: Scheduler, reals: Vec<RealConfig>) -> ServiceConfig {
+        ServiceConfig {
+            vip,
+            protocol: Protocol::Tcp,
+            scheduler,
+            sched_flags: SchedFlags::default(),
+            persistent: None,
+            netmask: None,
+            reals,
+        }
+    }
+
+    pub fn key(&self) -> ServiceKey {
+        ServiceKey {
+            proto: self.protocol,
+            vip: self.vip,
+        }
+    }
+
+    pub fn spec(&self) -> ServiceSpec {
+        ServiceSpec {
+            key: self.key(),
+            scheduler: self.scheduler,
+            flags: self.sched_flags,
+            persistent: self.persistent,
+            netmask: self.netmask.unwrap_or(Ipv4Addr::BROADCAST),
+        }
+    }
+}
+
+/// `--set`-style timeouts in the config file (seconds; absent keeps IPVS's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TimeoutConfig {
+    #[serde(default)]
+    pub tcp: u32,
+    #[serde(default)]
+    pub tcpfin: u32,
+    #[serde(default)]
+    pub udp: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +157,9 @@ pub struct DaemonConfig {
     /// Where to serve the control socket (none: no control socket).
     #[serde(default)]
     pub control_socket: Option<PathBuf>,
+    /// Where to serve Prometheus metrics over HTTP (none: not served).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Period of the housekeeping tick.
     #[serde(default = "defaults::tick_ms")]
     pub tick_ms: u64,
@@ -77,9 +169,15 @@ pub struct DaemonConfig {
     /// A parked SYN older than this is dropped.
     #[serde(default = "defaults::park_timeout_ms")]
     pub park_timeout_ms: u64,
+    /// Connections at most (none: half the NIC table, each connection taking two entries).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    #[serde(default)]
+    pub timeouts: TimeoutConfig,
 }
 
 mod defaults {
+    use crate::service::Protocol;
     pub fn tick_ms() -> u64 {
         1000
     }
@@ -89,6 +187,9 @@ mod defaults {
     pub fn park_timeout_ms() -> u64 {
         3000
     }
+    pub fn proto() -> Protocol {
+        Protocol::Tcp
+    }
 }
 
 impl DaemonConfig {
@@ -97,15 +198,19 @@ impl DaemonConfig {
             ports,
             services: Vec::new(),
             control_socket: None,
+            metrics_listen: None,
             tick_ms: defaults::tick_ms(),
             max_parked: defaults::max_parked(),
             park_timeout_ms: defaults::park_timeout_ms(),
+            max_connections: None,
+            timeouts: TimeoutConfig::default(),
         }
     }
 }
 
-/// What the daemon did, for `vsnicadm` and tests.
+/// What the daemon did, for `vsnicadm`, the metrics and tests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DaemonStats {
     /// Exceptions received, by reason code.
     pub exceptions: [u64; NUM_REASONS],
@@ -117,19 +222,38 @@ pub struct DaemonStats {
     pub arp_requests_sent: u64,
     pub neighbours_learned: u64,
     pub connections_created: u64,
+    /// Connections removed because their timer ran out (their NIC entries with them).
+    pub connections_expired: u64,
     /// New connections refused because a table bucket was taken.
     pub table_collisions: u64,
+    /// New connections refused because the connection table is full.
+    pub table_full: u64,
+    /// New connections refused because their real server's forwarding method (DR, tunnel) is
+    /// not supported by the NIC yet.
+    pub unsupported_method: u64,
+    /// UDP frames for a UDP service, dropped: the host does not forward UDP yet.
+    pub udp_not_forwarded: u64,
     /// SYNs re-injected for an existing connection (retransmissions).
     pub syn_retransmits: u64,
+    /// Other segments of known connections re-injected.
+    pub segments_reinjected: u64,
+    /// NIC entries written again after a miss for a known connection.
+    pub entries_repaired: u64,
     pub syn_parked: u64,
     /// SYNs dropped because the park queue was full.
     pub syn_park_full_drops: u64,
     /// Parked SYNs dropped because ARP did not answer in time.
     pub syn_park_expired: u64,
-    /// SYNs for a service without a usable (weight > 0) real server.
+    /// SYNs for a service without an available real server.
     pub syn_no_real_server: u64,
     /// SYNs whose real server is on no port's subnet.
     pub syn_no_route: u64,
+    pub templates_created: u64,
+    pub templates_expired: u64,
+    /// TCP state changes applied (from exceptions and from NIC entry state).
+    pub state_transitions: u64,
+    pub config_reloads: u64,
+    pub config_reload_errors: u64,
     pub tx_errors: u64,
     pub table_write_errors: u64,
 }
@@ -145,6 +269,11 @@ pub enum DaemonError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("metrics endpoint {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,9 +286,10 @@ struct Neighbour {
 #[derive(Debug, Clone)]
 struct Pending {
     frame: Vec<u8>,
-    client: SocketAddrV4,
-    vip: SocketAddrV4,
+    id: ConnKey,
     real: SocketAddrV4,
+    method: ForwardMethod,
+    template: Option<TemplateKey>,
     client_port: u8,
     client_mac: Mac,
     server_port: u8,
@@ -171,9 +301,22 @@ pub struct Daemon<B: NicBackend> {
     cfg: DaemonConfig,
     services: Services,
     conns: ConnTable,
+    timeouts: Timeouts,
+    nic_state: Box<dyn NicStateSource>,
     neighbours: HashMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
+}
+
+fn build_services(cfg: &DaemonConfig) -> Result<Services, ServiceError> {
+    let mut services = Services::new();
+    for s in &cfg.services {
+        services.add_service(s.spec())?;
+        for r in &s.reals {
+            services.add_real(s.key(), r.spec())?;
+        }
+    }
+    Ok(services)
 }
 
 impl<B: NicBackend> Daemon<B> {
@@ -193,28 +336,26 @@ impl<B: NicBackend> Daemon<B> {
                 p.addr, p.prefix
             )));
         }
-        let mut services = Services::new();
-        let config_err = |e: ServiceError| DaemonError::Config(e.to_string());
-        for s in &cfg.services {
-            services
-                .add_service(s.vip, s.scheduler)
-                .map_err(config_err)?;
-            for r in &s.reals {
-                services
-                    .add_real(s.vip, r.addr, r.weight, r.method)
-                    .map_err(config_err)?;
-            }
-        }
+        let services = build_services(&cfg).map_err(|e| DaemonError::Config(e.to_string()))?;
         let conns = ConnTable::new(driver.info().table_index_bits);
+        let mut timeouts = Timeouts::default();
+        timeouts.set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
         Ok(Daemon {
             driver,
             cfg,
             services,
             conns,
+            timeouts,
+            nic_state: Box::new(NoNicState),
             neighbours: HashMap::new(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
         })
+    }
+
+    /// Use `source` for per-entry NIC state (default: [`NoNicState`]).
+    pub fn set_nic_state(&mut self, source: Box<dyn NicStateSource>) {
+        self.nic_state = source;
     }
 
     pub fn stats(&self) -> &DaemonStats {
@@ -231,6 +372,10 @@ impl<B: NicBackend> Daemon<B> {
 
     pub fn connections(&self) -> &ConnTable {
         &self.conns
+    }
+
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
     }
 
     pub fn driver(&self) -> &Driver<B> {
@@ -251,8 +396,25 @@ impl<B: NicBackend> Daemon<B> {
         self.parked.len()
     }
 
+    fn max_connections(&self) -> usize {
+        self.cfg
+            .max_connections
+            .unwrap_or(self.driver.info().table_size() as usize / 2)
+    }
+
     /// Serve until `shutdown` completes (or the device fails).
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DaemonError> {
+        self.run_with(shutdown, None).await
+    }
+
+    /// Serve until `shutdown` completes (or the device fails), applying each configuration that
+    /// arrives on `reloads` (what `vsnicd` sends on SIGHUP). On shutdown the NIC table is left as
+    /// it is: the NIC keeps forwarding established connections while the daemon is down.
+    pub async fn run_with(
+        mut self,
+        shutdown: impl Future<Output = ()>,
+        mut reloads: Option<mpsc::Receiver<DaemonConfig>>,
+    ) -> Result<(), DaemonError> {
         let backend = self.driver.backend().clone();
         let (req_tx, mut req_rx) = mpsc::channel::<ControlMsg>(16);
         let server = match self.cfg.control_socket.clone() {
@@ -262,10 +424,21 @@ impl<B: NicBackend> Daemon<B> {
                     source,
                 })?;
                 info!(path = %path.display(), "control socket ready");
-                Some((path, tokio::spawn(control::serve(listener, req_tx))))
+                Some((path, tokio::spawn(control::serve(listener, req_tx.clone()))))
             }
             None => None,
         };
+        let metrics_task = match self.cfg.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| DaemonError::Metrics { addr, source })?;
+                info!(%addr, "metrics endpoint ready");
+                Some(tokio::spawn(metrics::serve(listener, req_tx.clone())))
+            }
+            None => None,
+        };
+        drop(req_tx);
         let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.tick_ms.max(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
@@ -287,6 +460,15 @@ impl<B: NicBackend> Daemon<B> {
                     let _ = msg.reply.send(response); // the client may have gone away
                     Ok(())
                 }
+                Some(cfg) = async {
+                    match reloads.as_mut() {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.reload(cfg);
+                    Ok(())
+                }
             };
             if let Err(e) = step {
                 break Err(e.into());
@@ -297,7 +479,86 @@ impl<B: NicBackend> Daemon<B> {
             task.abort();
             let _ = std::fs::remove_file(path);
         }
+        if let Some(task) = metrics_task {
+            task.abort();
+        }
+        info!(
+            connections = self.conns.len(),
+            "daemon stopped; NIC entries left in place"
+        );
         result
+    }
+
+    /// Apply a new configuration: services and real servers become exactly the configured ones
+    /// (added, edited or deleted; connections in progress stay until they expire), timeouts and
+    /// limits are taken over. Ports cannot change without a restart.
+    pub fn reload(&mut self, cfg: DaemonConfig) {
+        if cfg.ports != self.cfg.ports {
+            warn!("config reload: port changes need a restart; ports kept");
+        }
+        let fresh = match build_services(&cfg) {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.config_reload_errors += 1;
+                warn!(error = %e, "config reload refused, configuration kept");
+                return;
+            }
+        };
+        let wanted: Vec<ServiceKey> = cfg.services.iter().map(|s| s.key()).collect();
+        for old in self.services.list() {
+            if !wanted.contains(&old.key()) {
+                let _ = self.services.del_service(old.key());
+            }
+        }
+        for s in &cfg.services {
+            let key = s.key();
+            let applied = if self.services.contains(key) {
+                self.services.edit_service(s.spec())
+            } else {
+                self.services.add_service(s.spec())
+            };
+            if let Err(e) = applied {
+                warn!(service = %key, error = %e, "config reload: service not applied");
+                continue;
+            }
+            let have: Vec<SocketAddrV4> = self
+                .services
+                .list()
+                .into_iter()
+                .find(|i| i.key() == key)
+                .map(|i| i.reals.iter().map(|r| r.addr).collect())
+                .unwrap_or_default();
+            for addr in &have {
+                if !s.reals.iter().any(|r| r.addr == *addr) {
+                    let _ = self.services.del_real(key, *addr);
+                }
+            }
+            for r in &s.reals {
+                let res = if have.contains(&r.addr) {
+                    self.services.edit_real(key, r.spec())
+                } else {
+                    self.services.add_real(key, r.spec())
+                };
+                if let Err(e) = res {
+                    warn!(service = %key, real = %r.addr, error = %e, "config reload: real server not applied");
+                }
+            }
+        }
+        drop(fresh);
+        self.timeouts = Timeouts::default();
+        self.timeouts
+            .set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
+        let ports = std::mem::take(&mut self.cfg.ports);
+        let control_socket = self.cfg.control_socket.take();
+        let metrics_listen = self.cfg.metrics_listen.take();
+        self.cfg = DaemonConfig {
+            ports,
+            control_socket,
+            metrics_listen,
+            ..cfg
+        };
+        self.stats.config_reloads += 1;
+        info!(services = self.services.len(), "configuration reloaded");
     }
 
     /// Drain the exception ring, handling every frame. Returns how many were handled.
@@ -316,16 +577,26 @@ impl<B: NicBackend> Daemon<B> {
         }
     }
 
-    /// Housekeeping: expire SYNs that waited too long for ARP and ask again for the rest.
+    /// Housekeeping at `now`: parked SYNs (expire, ask ARP again), NIC entry state into the
+    /// state machine, connection and template expiry, rate estimation.
     pub fn tick(&mut self, now: Instant) {
         let timeout = Duration::from_millis(self.cfg.park_timeout_ms);
-        let before = self.parked.len();
-        self.parked
-            .retain(|p| now.saturating_duration_since(p.since) < timeout);
-        let expired = before - self.parked.len();
-        if expired > 0 {
-            self.stats.syn_park_expired += expired as u64;
-            debug!(expired, "parked SYNs expired without an ARP reply");
+        let (keep, expired): (VecDeque<Pending>, VecDeque<Pending>) =
+            std::mem::take(&mut self.parked)
+                .into_iter()
+                .partition(|p| now.saturating_duration_since(p.since) < timeout);
+        self.parked = keep;
+        if !expired.is_empty() {
+            self.stats.syn_park_expired += expired.len() as u64;
+            debug!(
+                expired = expired.len(),
+                "parked SYNs expired without an ARP reply"
+            );
+            for p in expired {
+                if let Some(t) = p.template {
+                    self.conns.release_template(&t);
+                }
+            }
         }
         let mut asked: Vec<Ipv4Addr> = Vec::new();
         let waiting: Vec<(Ipv4Addr, u8)> = self
@@ -338,6 +609,113 @@ impl<B: NicBackend> Daemon<B> {
                 asked.push(ip);
                 self.send_arp_request(port, ip);
             }
+        }
+        self.poll_nic_state(now);
+        self.expire(now);
+        self.services.estimate(now);
+    }
+
+    /// Feed what the NIC saw on each entry since the last poll into the state machine and the
+    /// statistics. The flags of one poll period are applied phase by phase — SYNs, then ACKs,
+    /// then FINs, then RSTs, client side before server side in each — which is the order a
+    /// connection goes through them.
+    fn poll_nic_state(&mut self, now: Instant) {
+        if !self.nic_state.reports_state() {
+            return;
+        }
+        for id in self.conns.keys() {
+            let Some(c) = self.conns.get(&id) else {
+                continue;
+            };
+            let Some(n) = &c.nic else { continue };
+            let (inb, outb) = (n.in_bucket, n.out_bucket);
+            let a_in = self.nic_state.read(inb);
+            let a_out = self.nic_state.read(outb);
+            if a_in.is_none() && a_out.is_none() {
+                continue;
+            }
+            let a_in = a_in.unwrap_or_default();
+            let a_out = a_out.unwrap_or_default();
+            let at = a_in.last_seen.max(a_out.last_seen).unwrap_or(now).min(now);
+            let has = |a: &EntryActivity, e: Event| match e {
+                Event::Syn => a.flags.syn,
+                Event::Ack => a.flags.ack,
+                Event::Fin => a.flags.fin,
+                Event::Rst => a.flags.rst,
+            };
+            for e in [Event::Syn, Event::Ack, Event::Fin, Event::Rst] {
+                for (dir, a) in [(Dir::In, &a_in), (Dir::Out, &a_out)] {
+                    if has(a, e) {
+                        self.apply_event(&id, dir, e, at);
+                    }
+                }
+            }
+            if a_in.packets + a_out.packets > 0 {
+                // traffic without a state change still keeps the connection alive
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.expires = c.expires.max(at + self.timeouts.tcp_state(c.state));
+                }
+            }
+            let real = self.conns.get(&id).map(|c| c.real);
+            if let Some(real) = real {
+                self.services.traffic(
+                    id.service(),
+                    real,
+                    a_in.packets,
+                    a_in.bytes,
+                    a_out.packets,
+                    a_out.bytes,
+                );
+            }
+        }
+    }
+
+    /// One TCP event on a connection: new state, timer re-armed from `at`, active/inactive
+    /// accounting.
+    fn apply_event(&mut self, id: &ConnKey, dir: Dir, event: Event, at: Instant) {
+        let Some(c) = self.conns.get_mut(id) else {
+            return;
+        };
+        let dir = match (dir, c.method) {
+            (Dir::In, ForwardMethod::Route | ForwardMethod::Tunnel) => Dir::InOnly,
+            (d, _) => d,
+        };
+        let new = state::next(c.state, dir, event);
+        if new != c.state {
+            self.stats.state_transitions += 1;
+            debug!(client = %id.client, vip = %id.vip, from = c.state.name(), to = new.name(), "state");
+        }
+        c.state = new;
+        c.expires = at + self.timeouts.tcp_state(new);
+        if new.is_active() != c.active {
+            c.active = new.is_active();
+            let (svc, real, active) = (id.service(), c.real, c.active);
+            self.services.conn_activity(svc, real, active);
+        }
+    }
+
+    /// Remove connections whose timer ran out (NIC entries first) and idle templates.
+    fn expire(&mut self, now: Instant) {
+        for id in self.conns.expired(now) {
+            let Some(c) = self.conns.remove(&id) else {
+                continue;
+            };
+            if let Some(n) = &c.nic {
+                // the client's direction first: nothing new reaches the server
+                for b in [n.in_bucket, n.out_bucket] {
+                    if let Err(e) = self.driver.clear_entry(b) {
+                        self.stats.table_write_errors += 1;
+                        warn!(bucket = b, error = %e, "clearing an expired entry failed");
+                    }
+                }
+            }
+            self.services.conn_closed(id.service(), c.real, c.active);
+            self.stats.connections_expired += 1;
+            debug!(client = %id.client, vip = %id.vip, state = c.state.name(), "connection expired");
+        }
+        for (k, t) in self.conns.expire_templates(now, TEMPLATE_REARM) {
+            self.services.persist_changed(k.service, t.real, false);
+            self.stats.templates_expired += 1;
         }
     }
 
@@ -361,6 +739,11 @@ impl<B: NicBackend> Daemon<B> {
             L3::Arp(arp) => self.handle_arp(exc.src_port, &arp),
             L3::Tcp(tcp) if tcp.flags.syn && !tcp.flags.ack => {
                 self.handle_syn(exc.frame, exc.src_port, parsed.eth_src, &tcp)
+            }
+            L3::Tcp(tcp) => self.handle_segment(exc.frame, exc.src_port, exc.reason, &tcp),
+            L3::Ipv4 { dst, proto: 17, .. } if self.services.is_vip(dst) => {
+                self.stats.udp_not_forwarded += 1;
+                debug!(%dst, "UDP for a VIP dropped: the host does not forward UDP yet");
             }
             other => {
                 self.stats.ignored += 1;
@@ -409,49 +792,110 @@ impl<B: NicBackend> Daemon<B> {
         }
     }
 
+    /// Pick the real server for a new connection, through the persistence template when the
+    /// service is persistent. Returns the pick and the template it counts against.
+    fn choose(
+        &mut self,
+        svc: ServiceKey,
+        client: SocketAddrV4,
+        now: Instant,
+    ) -> Option<(Pick, Option<TemplateKey>)> {
+        let spec = self.services.spec(svc)?;
+        let Some(secs) = spec.persistent else {
+            return self.services.schedule(svc, client, now).map(|p| (p, None));
+        };
+        let timeout = Duration::from_secs(secs as u64);
+        let tk = TemplateKey::new(svc, *client.ip(), spec.netmask);
+        if let Some(t) = self.conns.template(&tk) {
+            // As IPVS: a template keeps its server while that server exists, even quiescent.
+            match self.services.real(svc, t.real) {
+                Some(r) => {
+                    let pick = Pick {
+                        real: r.addr,
+                        method: r.method,
+                    };
+                    self.conns.use_template(tk, pick.real, timeout, now);
+                    return Some((pick, Some(tk)));
+                }
+                None => {
+                    if let Some(t) = self.conns.drop_template(&tk) {
+                        self.services.persist_changed(svc, t.real, false);
+                    }
+                }
+            }
+        }
+        let pick = self.services.schedule(svc, client, now)?;
+        if self.conns.use_template(tk, pick.real, timeout, now) {
+            self.stats.templates_created += 1;
+            self.services.persist_changed(svc, pick.real, true);
+        }
+        Some((pick, Some(tk)))
+    }
+
     fn handle_syn(&mut self, frame: Vec<u8>, port: u8, eth_src: Mac, tcp: &Tcp) {
         let client = SocketAddrV4::new(tcp.src, tcp.sport);
         let vip = SocketAddrV4::new(tcp.dst, tcp.dport);
-        if !self.services.contains(vip) {
+        let svc = ServiceKey::tcp(vip);
+        if !self.services.contains(svc) {
             self.stats.ignored += 1;
             return;
         }
-        if self.conns.get(client, vip).is_some() {
+        let id = ConnKey {
+            proto: Protocol::Tcp,
+            client,
+            vip,
+        };
+        let now = Instant::now();
+        if self.conns.get(&id).is_some() {
             // A retransmission: the entries exist, the NIC only needs the frame again.
             self.stats.syn_retransmits += 1;
+            self.apply_event(&id, Dir::In, Event::Syn, now);
             self.send(&frame, TxMode::Lookup { port });
             return;
         }
-        if let Some(p) = self
-            .parked
-            .iter_mut()
-            .find(|p| p.client == client && p.vip == vip)
-        {
+        if let Some(p) = self.parked.iter_mut().find(|p| p.id == id) {
             p.frame = frame; // a retransmission while waiting for ARP: keep the newest
             self.stats.syn_retransmits += 1;
             return;
         }
-        let Some(real) = self.services.schedule(vip) else {
+        if self.conns.len() >= self.max_connections() {
+            self.stats.table_full += 1;
+            debug!(%client, %vip, "connection table full, SYN dropped");
+            return;
+        }
+        let Some((pick, template)) = self.choose(svc, client, now) else {
             self.stats.syn_no_real_server += 1;
             debug!(%vip, "no real server available");
             return;
         };
-        let Some(server_port) = self.port_for(*real.ip()) else {
+        if !pick.method.nic_supported() {
+            self.stats.unsupported_method += 1;
+            if let Some(t) = template {
+                self.conns.release_template(&t);
+            }
+            debug!(real = %pick.real, method = %pick.method, "forwarding method not supported by the NIC yet, SYN dropped");
+            return;
+        }
+        let Some(server_port) = self.port_for(*pick.real.ip()) else {
             self.stats.syn_no_route += 1;
-            warn!(%real, "real server is on no port's subnet");
+            if let Some(t) = template {
+                self.conns.release_template(&t);
+            }
+            warn!(real = %pick.real, "real server is on no port's subnet");
             return;
         };
         let pending = Pending {
             frame,
-            client,
-            vip,
-            real,
+            id,
+            real: pick.real,
+            method: pick.method,
+            template,
             client_port: port,
             client_mac: eth_src,
             server_port,
-            since: Instant::now(),
+            since: now,
         };
-        match self.neighbours.get(real.ip()) {
+        match self.neighbours.get(pick.real.ip()) {
             Some(n) => {
                 let mac = n.mac;
                 self.install(pending, mac)
@@ -460,10 +904,60 @@ impl<B: NicBackend> Daemon<B> {
         }
     }
 
+    /// A non-SYN TCP segment the NIC handed over: if it belongs to a known connection, drive
+    /// its state and send it back through the NIC (re-writing the entries first after a miss).
+    fn handle_segment(&mut self, frame: Vec<u8>, port: u8, reason: Reason, tcp: &Tcp) {
+        if reason == Reason::AppPayload {
+            // the application helpers' business (crate::app), not re-injected blindly: the NIC
+            // would hand it back again
+            self.stats.ignored += 1;
+            return;
+        }
+        let src = SocketAddrV4::new(tcp.src, tcp.sport);
+        let dst = SocketAddrV4::new(tcp.dst, tcp.dport);
+        let forward = ConnKey {
+            proto: Protocol::Tcp,
+            client: src,
+            vip: dst,
+        };
+        let (id, dir) = if self.conns.get(&forward).is_some() {
+            (forward, Dir::In)
+        } else if let Some(id) = self.conns.by_reply(Protocol::Tcp, src, dst) {
+            (*id, Dir::Out)
+        } else {
+            self.stats.ignored += 1;
+            debug!(%src, %dst, reason = reason.name(), "segment of no known connection dropped");
+            return;
+        };
+        let now = Instant::now();
+        if let Some(e) = Event::of(tcp.flags) {
+            self.apply_event(&id, dir, e, now);
+        }
+        if reason == Reason::Miss {
+            let nic = self.conns.get(&id).and_then(|c| c.nic.clone());
+            if let Some(n) = nic {
+                let ok = self
+                    .driver
+                    .write_entry(n.out_bucket, &n.out_entry)
+                    .and_then(|()| self.driver.write_entry(n.in_bucket, &n.in_entry));
+                if ok.is_err() {
+                    self.stats.table_write_errors += 1;
+                    return;
+                }
+                self.stats.entries_repaired += 1;
+            }
+        }
+        self.stats.segments_reinjected += 1;
+        self.send(&frame, TxMode::Lookup { port });
+    }
+
     fn park(&mut self, p: Pending) {
         if self.parked.len() >= self.cfg.max_parked {
             self.stats.syn_park_full_drops += 1;
-            debug!(client = %p.client, "park queue full, SYN dropped");
+            if let Some(t) = p.template {
+                self.conns.release_template(&t);
+            }
+            debug!(client = %p.id.client, "park queue full, SYN dropped");
             return;
         }
         let ask = !self.parked.iter().any(|q| q.real.ip() == p.real.ip());
@@ -487,17 +981,22 @@ impl<B: NicBackend> Daemon<B> {
             our_mac: self.cfg.ports[p.server_port as usize].mac,
             next_hop_mac: real_mac,
         };
-        let c = Connection::new(
-            p.client,
-            p.vip,
+        let nic = NicPair::nat(
+            &p.id,
             p.real,
             client_side,
             server_side,
             self.conns.index_bits(),
         );
-        match self.conns.check(&c) {
+        let release = |d: &mut Self| {
+            if let Some(t) = p.template {
+                d.conns.release_template(&t);
+            }
+        };
+        match self.conns.check(&p.id, Some(&nic)) {
             Ok(()) => {}
             Err(ConnError::Exists { .. }) => {
+                release(self);
                 self.stats.syn_retransmits += 1;
                 self.send(
                     &p.frame,
@@ -508,25 +1007,46 @@ impl<B: NicBackend> Daemon<B> {
                 return;
             }
             Err(e @ ConnError::Collision { .. }) => {
+                release(self);
                 self.stats.table_collisions = self.conns.collisions();
-                info!(client = %c.client, vip = %c.vip, real = %c.real, "connection refused: {e}");
+                info!(client = %p.id.client, vip = %p.id.vip, real = %p.real, "connection refused: {e}");
                 return;
             }
         }
         // Return path first: once the client's frames are rewritten, the replies must be too.
         let written = self
             .driver
-            .write_entry(c.out_bucket, &c.out_entry)
-            .and_then(|()| self.driver.write_entry(c.in_bucket, &c.in_entry));
+            .write_entry(nic.out_bucket, &nic.out_entry)
+            .and_then(|()| self.driver.write_entry(nic.in_bucket, &nic.in_entry));
         if let Err(e) = written {
+            release(self);
             self.stats.table_write_errors += 1;
             warn!(error = %e, "table write failed, connection dropped");
-            let _ = self.driver.clear_entry(c.out_bucket);
-            let _ = self.driver.clear_entry(c.in_bucket);
+            let _ = self.driver.clear_entry(nic.out_bucket);
+            let _ = self.driver.clear_entry(nic.in_bucket);
             return;
         }
-        debug!(client = %c.client, vip = %c.vip, real = %c.real, c.in_bucket, c.out_bucket, "connection installed");
-        self.services.conn_opened(c.vip, c.real);
+        debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, nic.in_bucket, nic.out_bucket, "connection installed");
+        // The client's SYN. Without per-entry NIC state the handshake's progress is invisible:
+        // the connection is taken as established (its timeout is then ESTABLISHED's).
+        let state = if self.nic_state.reports_state() {
+            state::next(TcpState::None, Dir::In, Event::Syn)
+        } else {
+            TcpState::Established
+        };
+        let now = Instant::now();
+        self.services
+            .conn_opened(p.id.service(), p.real, state.is_active());
+        let c = Connection {
+            id: p.id,
+            real: p.real,
+            method: p.method,
+            nic: Some(nic),
+            state,
+            active: state.is_active(),
+            expires: now + self.timeouts.tcp_state(state),
+            template: p.template,
+        };
         if self.conns.insert(c).is_ok() {
             self.stats.connections_created += 1;
         }
@@ -569,35 +1089,51 @@ impl<B: NicBackend> Daemon<B> {
     /// Answer one control request.
     pub fn handle_request(&mut self, req: Request) -> Response {
         let result = match req {
-            Request::AddService {
-                vip,
-                port,
-                scheduler,
-            } => Scheduler::parse(&scheduler)
-                .and_then(|s| self.services.add_service(SocketAddrV4::new(vip, port), s))
-                .map(|()| Response::Ok),
-            Request::AddReal {
-                vip,
-                port,
-                rip,
-                rport,
-                weight,
-                method,
-            } => self
+            Request::AddService { spec } => self.services.add_service(spec).map(|()| Response::Ok),
+            Request::EditService { spec } => {
+                self.services.edit_service(spec).map(|()| Response::Ok)
+            }
+            Request::DelService { service } => {
+                self.services.del_service(service).map(|()| Response::Ok)
+            }
+            Request::AddReal { service, real } => {
+                self.services.add_real(service, real).map(|()| Response::Ok)
+            }
+            Request::EditReal { service, real } => self
                 .services
-                .add_real(
-                    SocketAddrV4::new(vip, port),
-                    SocketAddrV4::new(rip, rport),
-                    weight,
-                    method,
-                )
+                .edit_real(service, real)
                 .map(|()| Response::Ok),
+            Request::DelReal { service, addr } => {
+                self.services.del_real(service, addr).map(|()| Response::Ok)
+            }
+            Request::Clear => {
+                self.services.clear();
+                Ok(Response::Ok)
+            }
+            Request::Zero { service } => self.services.zero(service).map(|()| Response::Ok),
+            Request::SetTimeouts { tcp, tcpfin, udp } => {
+                self.timeouts.set(tcp, tcpfin, udp);
+                Ok(Response::Ok)
+            }
+            Request::Timeouts => {
+                let (tcp, tcpfin, udp) = self.timeouts.listed();
+                Ok(Response::Timeouts { tcp, tcpfin, udp })
+            }
+            Request::Batch { requests } => {
+                for r in requests {
+                    let resp = self.handle_request(r);
+                    if matches!(resp, Response::Error { .. }) {
+                        return resp;
+                    }
+                }
+                Ok(Response::Ok)
+            }
             Request::List => Ok(Response::Services {
                 table_size: self.driver.info().table_size(),
                 services: self.services.list(),
             }),
             Request::Connections => Ok(Response::Connections {
-                connections: self.conns.list(),
+                connections: self.conns.list(Instant::now()),
             }),
             Request::Counters => {
                 return match self.driver.counters() {
@@ -609,6 +1145,18 @@ impl<B: NicBackend> Daemon<B> {
                         message: e.to_string(),
                     },
                 }
+            }
+            Request::Metrics => {
+                let nic = self.driver.counters().ok();
+                Ok(Response::Metrics {
+                    text: metrics::render(
+                        nic.as_ref(),
+                        &self.stats,
+                        &self.services.list(),
+                        self.conns.len(),
+                        self.conns.templates_len(),
+                    ),
+                })
             }
         };
         result.unwrap_or_else(|e| Response::Error {
@@ -643,6 +1191,13 @@ mod tests {
     fn sa(s: &str) -> SocketAddrV4 {
         s.parse().unwrap()
     }
+    fn cid(client: &str) -> ConnKey {
+        ConnKey {
+            proto: Protocol::Tcp,
+            client: sa(client),
+            vip: sa("10.0.0.100:80"),
+        }
+    }
 
     fn config() -> DaemonConfig {
         let mut cfg = DaemonConfig::new(vec![
@@ -657,15 +1212,17 @@ mod tests {
                 prefix: 24,
             },
         ]);
-        cfg.services.push(ServiceConfig {
-            vip: sa("10.0.0.100:80"),
-            scheduler: Scheduler::Rr,
-            reals: vec![RealConfig {
+        cfg.services.push(ServiceConfig::tcp(
+            sa("10.0.0.100:80"),
+            Scheduler::Rr,
+            vec![RealConfig {
                 addr: sa("10.1.0.2:8080"),
                 weight: 1,
                 method: ForwardMethod::Masq,
+                u_threshold: 0,
+                l_threshold: 0,
             }],
-        });
+        ));
         cfg
     }
 
@@ -793,6 +1350,7 @@ mod tests {
                 nat_port: 8080,
                 dmac: RS_MAC,
                 smac: P1_MAC,
+                ..Entry::default()
             }
         );
         let e_out = Entry::from_words(&nic.table_words(out_bucket)).unwrap();
@@ -807,6 +1365,7 @@ mod tests {
                 nat_port: 80,
                 dmac: CLIENT_MAC,
                 smac: P0_MAC,
+                ..Entry::default()
             }
         );
         // ... and the driver reads the same back
@@ -820,12 +1379,13 @@ mod tests {
             (0, false, &syn_frame)
         );
 
-        let c = d
-            .connections()
-            .get(sa("10.0.0.2:40000"), sa("10.0.0.100:80"))
-            .unwrap();
+        let c = d.connections().get(&cid("10.0.0.2:40000")).unwrap();
         assert_eq!(
-            (c.real, c.in_bucket, c.out_bucket),
+            (
+                c.real,
+                c.nic.as_ref().unwrap().in_bucket,
+                c.nic.as_ref().unwrap().out_bucket
+            ),
             (sa("10.1.0.2:8080"), in_bucket, out_bucket)
         );
         assert_eq!(d.stats().connections_created, 1);
@@ -887,9 +1447,11 @@ mod tests {
         d.handle_exception(exc(syn("10.0.0.2:40000"), Reason::Syn, 0));
         let first = d
             .connections()
-            .get(sa("10.0.0.2:40000"), sa("10.0.0.100:80"))
+            .get(&cid("10.0.0.2:40000"))
             .unwrap()
-            .clone();
+            .nic
+            .clone()
+            .unwrap();
         let words_before = (
             nic.table_words(first.in_bucket),
             nic.table_words(first.out_bucket),
@@ -930,7 +1492,7 @@ mod tests {
         );
         assert_eq!(d.stats().table_collisions, 1);
         assert_eq!(d.connections().len(), 1);
-        assert!(d.connections().get(colliding, vip).is_none());
+        assert!(d.connections().get(&cid(&colliding.to_string())).is_none());
         assert_eq!(
             (
                 nic.table_words(first.in_bucket),
@@ -1086,8 +1648,480 @@ mod tests {
             "{err}"
         );
         let mut cfg = config();
-        cfg.services[0].reals[0].method = ForwardMethod::Tunnel;
+        cfg.services[0].reals[0].weight = 70_000;
         assert!(Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).is_err());
+    }
+}
+
+#[cfg(test)]
+mod ipvs_tests {
+    //! The IPVS core on the in-memory NIC with a paused clock: state machine and expiry driven
+    //! by per-entry NIC state, persistence, refusals, reload, metrics.
+    use super::*;
+    use crate::backend::fake::{FakeConfig, FakeNic};
+    use crate::nicstate::FakeNicState;
+    use std::sync::Arc;
+
+    const P0_MAC: Mac = [2, 0, 0, 0, 0, 1];
+    const P1_MAC: Mac = [2, 0, 0, 0, 1, 1];
+    const CLIENT_MAC: Mac = [2, 0, 0, 0, 0, 0x10];
+    const VIP: &str = "10.0.0.100:80";
+
+    fn sa(s: &str) -> SocketAddrV4 {
+        s.parse().unwrap()
+    }
+
+    fn flags(syn: bool, ack: bool, fin: bool, rst: bool) -> net::TcpFlags {
+        net::TcpFlags { syn, ack, fin, rst }
+    }
+
+    fn real(addr: &str, weight: u32, method: ForwardMethod) -> RealConfig {
+        RealConfig {
+            addr: sa(addr),
+            weight,
+            method,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    fn config(service: ServiceConfig) -> DaemonConfig {
+        let mut cfg = DaemonConfig::new(vec![
+            PortConfig {
+                mac: P0_MAC,
+                addr: "10.0.0.1".parse().unwrap(),
+                prefix: 24,
+            },
+            PortConfig {
+                mac: P1_MAC,
+                addr: "10.1.0.1".parse().unwrap(),
+                prefix: 24,
+            },
+        ]);
+        cfg.services.push(service);
+        cfg
+    }
+
+    fn two_reals(sched: Scheduler) -> ServiceConfig {
+        ServiceConfig::tcp(
+            sa(VIP),
+            sched,
+            vec![
+                real("10.1.0.2:80", 1, ForwardMethod::Masq),
+                real("10.1.0.3:80", 1, ForwardMethod::Masq),
+            ],
+        )
+    }
+
+    /// A daemon whose real servers are already known by ARP.
+    fn setup(cfg: DaemonConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
+        let nic = Arc::new(FakeNic::new(FakeConfig::default()));
+        let mut d = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
+        for last in 2..=4u8 {
+            let arp = Arp {
+                op: ArpOp::Request,
+                sender_mac: P1_MAC,
+                sender_ip: "10.1.0.1".parse().unwrap(),
+                target_mac: [0; 6],
+                target_ip: Ipv4Addr::new(10, 1, 0, last),
+            };
+            d.handle_exception(exc(
+                net::arp_reply(&arp, [2, 0, 0, 0, 1, last]),
+                Reason::NonIpv4,
+                1,
+            ));
+        }
+        nic.take_tx();
+        (nic, d)
+    }
+
+    fn exc(frame: Vec<u8>, reason: Reason, port: u8) -> ExceptionFrame {
+        ExceptionFrame {
+            frame,
+            reason,
+            src_port: port,
+            hit: false,
+            index: 0,
+        }
+    }
+
+    fn segment(src: &str, dst: &str, f: net::TcpFlags) -> Vec<u8> {
+        let (s, d) = (sa(src), sa(dst));
+        net::tcp_frame(
+            CLIENT_MAC,
+            P0_MAC,
+            (*s.ip(), s.port()),
+            (*d.ip(), d.port()),
+            f,
+            1,
+            &[],
+        )
+    }
+
+    fn syn(d: &mut Daemon<FakeNic>, client: &str) {
+        d.handle_exception(exc(
+            segment(client, VIP, flags(true, false, false, false)),
+            Reason::Syn,
+            0,
+        ));
+    }
+
+    fn id(client: &str) -> ConnKey {
+        ConnKey {
+            proto: Protocol::Tcp,
+            client: sa(client),
+            vip: sa(VIP),
+        }
+    }
+
+    fn pair(d: &Daemon<FakeNic>, client: &str) -> (u32, u32) {
+        let n = d
+            .connections()
+            .get(&id(client))
+            .unwrap()
+            .nic
+            .clone()
+            .unwrap();
+        (n.in_bucket, n.out_bucket)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn state_machine_and_expiry_follow_the_nic() {
+        let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
+        let state = FakeNicState::new();
+        d.set_nic_state(Box::new(state.clone()));
+        let c = "10.0.0.2:40000";
+        syn(&mut d, c);
+        let conn = d.connections().get(&id(c)).unwrap();
+        assert_eq!(conn.state, TcpState::SynRecv);
+        assert_eq!(
+            conn.expires - Instant::now(),
+            Duration::from_secs(60),
+            "SYN_RECV timeout"
+        );
+        let (inb, outb) = pair(&d, c);
+        let svc = ServiceKey::tcp(sa(VIP));
+        let real = conn.real;
+        assert_eq!(d.services().real(svc, real).unwrap().active_conns, 1);
+
+        // the handshake completes on the NIC: SYN+ACK out, ACK in
+        tokio::time::advance(Duration::from_millis(10)).await;
+        let t = Instant::now();
+        state.record(outb, flags(true, true, false, false), 60, t);
+        state.record(inb, flags(false, true, false, false), 60, t);
+        d.tick(Instant::now());
+        let conn = d.connections().get(&id(c)).unwrap();
+        assert_eq!(conn.state, TcpState::Established);
+        assert_eq!(conn.expires, t + Duration::from_secs(900));
+        let listed = d.connections().list(Instant::now());
+        assert_eq!(
+            (listed[0].state.as_str(), listed[0].expires_in),
+            ("ESTABLISHED", 900)
+        );
+
+        // idle for 899 s: still there; traffic then re-arms it
+        tokio::time::advance(Duration::from_secs(899)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().get(&id(c)).is_some());
+        state.record(inb, flags(false, true, false, false), 1000, Instant::now());
+        d.tick(Instant::now());
+        tokio::time::advance(Duration::from_secs(10)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().get(&id(c)).is_some());
+        let stats = &d.services().list()[0];
+        assert_eq!((stats.stats.inpkts, stats.stats.outpkts), (2, 1));
+        assert_eq!(stats.stats.inbytes, 1060);
+
+        // the client closes, the server closes: TIME_WAIT, inactive, gone after 120 s
+        state.record(inb, flags(false, true, true, false), 60, Instant::now());
+        state.record(outb, flags(false, true, true, false), 60, Instant::now());
+        d.tick(Instant::now());
+        let conn = d.connections().get(&id(c)).unwrap();
+        assert_eq!(conn.state, TcpState::TimeWait);
+        assert!(!conn.active);
+        let r = d.services().real(svc, real).unwrap();
+        assert_eq!((r.active_conns, r.inactive_conns), (0, 1));
+        assert_eq!(nic.valid_buckets().len(), 2);
+        tokio::time::advance(Duration::from_secs(119)).await;
+        d.tick(Instant::now());
+        assert_eq!(d.connections().len(), 1);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        d.tick(Instant::now());
+        assert_eq!(d.connections().len(), 0);
+        assert!(
+            nic.valid_buckets().is_empty(),
+            "expiry removes the NIC entries"
+        );
+        let r = d.services().real(svc, real).unwrap();
+        assert_eq!((r.active_conns, r.inactive_conns), (0, 0));
+        assert_eq!(d.stats().connections_expired, 1);
+        assert!(d.stats().state_transitions >= 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exceptions_drive_the_state_too_and_timeouts_are_settable() {
+        let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
+        // today's NIC: no entry state, an installed connection counts as established
+        d.handle_request(Request::SetTimeouts {
+            tcp: 30,
+            tcpfin: 5,
+            udp: 0,
+        });
+        let c = "10.0.0.2:40001";
+        syn(&mut d, c);
+        let conn = d.connections().get(&id(c)).unwrap().clone();
+        assert_eq!(conn.state, TcpState::Established);
+        assert_eq!(conn.expires - Instant::now(), Duration::from_secs(30));
+        nic.take_tx();
+        // the server's FIN reaches the host (as a miss, say): FIN_WAIT, re-injected, entries
+        // re-written
+        let f = segment(&conn.real.to_string(), c, flags(false, true, true, false));
+        d.handle_exception(exc(f.clone(), Reason::Miss, 1));
+        let conn = d.connections().get(&id(c)).unwrap();
+        assert_eq!(conn.state, TcpState::FinWait);
+        assert_eq!(conn.expires - Instant::now(), Duration::from_secs(5));
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].bypass, &tx[0].frame), (1, false, &f));
+        assert_eq!(d.stats().entries_repaired, 1);
+        // a client RST: CLOSE (10 s)
+        d.handle_exception(exc(
+            segment(c, VIP, flags(false, false, false, true)),
+            Reason::Miss,
+            0,
+        ));
+        assert_eq!(d.connections().get(&id(c)).unwrap().state, TcpState::Close);
+        assert_eq!(nic.take_tx().len(), 1);
+        tokio::time::advance(Duration::from_secs(11)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().is_empty());
+        assert!(nic.valid_buckets().is_empty());
+        // a segment of no connection is dropped
+        d.handle_exception(exc(
+            segment(c, VIP, flags(false, true, false, false)),
+            Reason::Miss,
+            0,
+        ));
+        assert!(nic.take_tx().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn persistence_templates() {
+        let mut svc = two_reals(Scheduler::Rr);
+        svc.persistent = Some(300);
+        svc.netmask = Some(Ipv4Addr::new(255, 255, 255, 0));
+        let (_nic, mut d) = setup(config(svc));
+        d.handle_request(Request::SetTimeouts {
+            tcp: 100,
+            tcpfin: 0,
+            udp: 0,
+        });
+        let skey = ServiceKey::tcp(sa(VIP));
+        // clients of one /24 all go where the first went; another /24 gets the other server
+        syn(&mut d, "10.0.0.2:1000");
+        let first = d.connections().get(&id("10.0.0.2:1000")).unwrap().real;
+        for (k, c) in ["10.0.0.2:31337", "10.0.0.3:1000", "10.0.0.250:9"]
+            .iter()
+            .enumerate()
+        {
+            syn(&mut d, c);
+            let got = d.connections().get(&id(c)).map(|c| c.real);
+            assert_eq!(got, Some(first), "{k} {:?}", d.stats());
+        }
+        let other = Ipv4Addr::new(10, 0, 1, 2);
+        d.cfg.ports[0].prefix = 16; // the other /24 must be reachable on port 0 too
+        syn(&mut d, &format!("{other}:1000"));
+        assert_ne!(
+            d.connections()
+                .get(&id(&format!("{other}:1000")))
+                .unwrap()
+                .real,
+            first
+        );
+        assert_eq!(d.stats().templates_created, 2);
+        assert_eq!(d.services().real(skey, first).unwrap().persist_conns, 1);
+        let listed = d.connections().list(Instant::now());
+        let tpl: Vec<_> = listed.iter().filter(|c| c.template).collect();
+        assert_eq!(tpl.len(), 2);
+        assert_eq!(tpl[0].client.to_string(), "10.0.0.0:0");
+        assert_eq!((tpl[0].state.as_str(), tpl[0].expires_in), ("NONE", 300));
+        // a quiesced server keeps its persistent clients
+        d.handle_request(Request::EditReal {
+            service: skey,
+            real: RealSpec {
+                addr: first,
+                weight: 0,
+                method: ForwardMethod::Masq,
+                u_threshold: 0,
+                l_threshold: 0,
+            },
+        });
+        syn(&mut d, "10.0.0.7:1");
+        assert_eq!(d.connections().get(&id("10.0.0.7:1")).unwrap().real, first);
+        // connections expire at 100 s, templates at 300 s after their last use
+        tokio::time::advance(Duration::from_secs(101)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().is_empty());
+        assert_eq!(d.connections().templates_len(), 2);
+        tokio::time::advance(Duration::from_secs(200)).await;
+        d.tick(Instant::now());
+        assert_eq!(d.connections().templates_len(), 0);
+        assert_eq!(d.services().real(skey, first).unwrap().persist_conns, 0);
+        assert_eq!(d.stats().templates_expired, 2);
+        // now the quiesced server gets nobody
+        syn(&mut d, "10.0.0.2:2000");
+        assert_ne!(
+            d.connections().get(&id("10.0.0.2:2000")).unwrap().real,
+            first
+        );
+    }
+
+    #[test]
+    fn dr_and_tunnel_are_refused_and_counted() {
+        let svc = ServiceConfig::tcp(
+            sa(VIP),
+            Scheduler::Rr,
+            vec![
+                real("10.1.0.2:80", 1, ForwardMethod::Route),
+                real("10.1.0.3:80", 1, ForwardMethod::Tunnel),
+                real("10.1.0.4:80", 1, ForwardMethod::Masq),
+            ],
+        );
+        let (nic, mut d) = setup(config(svc));
+        for p in 1..=6 {
+            syn(&mut d, &format!("10.0.0.2:{p}"));
+        }
+        assert_eq!(d.stats().unsupported_method, 4);
+        assert_eq!(d.connections().len(), 2);
+        assert_eq!(nic.take_tx().len(), 2, "only the NAT SYNs are re-injected");
+        assert_eq!(d.services().list()[0].reals[0].active_conns, 0);
+    }
+
+    #[test]
+    fn full_table_is_refused_and_counted() {
+        let mut cfg = config(two_reals(Scheduler::Wlc));
+        cfg.max_connections = Some(3);
+        let (_nic, mut d) = setup(cfg);
+        for p in 1..=5 {
+            syn(&mut d, &format!("10.0.0.2:{p}"));
+        }
+        assert_eq!(d.connections().len() as u64 + d.stats().table_collisions, 3);
+        assert_eq!(d.stats().table_full, 2);
+        // wlc spread them
+        let l = d.services().list();
+        let act: Vec<u32> = l[0].reals.iter().map(|r| r.active_conns).collect();
+        assert!(act.iter().all(|a| *a >= 1), "{act:?}");
+        let m = match d.handle_request(Request::Metrics) {
+            Response::Metrics { text } => text,
+            r => panic!("{r:?}"),
+        };
+        assert!(m.contains("vsnic_daemon_table_full_total 2\n"), "{m}");
+        assert!(m.contains("# TYPE vsnic_connections gauge\n"));
+        assert!(m.contains("vsnic_nic_exceptions_total "));
+        assert!(m.contains(r#"vsnic_real_active_connections{protocol="TCP",vip="10.0.0.100:80",real="10.1.0.2:80"} "#));
+    }
+
+    #[test]
+    fn udp_for_a_vip_is_counted() {
+        let mut cfg = config(two_reals(Scheduler::Rr));
+        let mut u = two_reals(Scheduler::Rr);
+        u.protocol = Protocol::Udp;
+        u.vip = sa("10.0.0.100:53");
+        cfg.services.push(u);
+        let (nic, mut d) = setup(cfg);
+        let f = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, P0_MAC)
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
+            .udp(5000, 53);
+        let mut frame = Vec::new();
+        f.write(&mut frame, b"q").unwrap();
+        d.handle_exception(exc(frame, Reason::NonTcpUdp, 0));
+        assert_eq!(d.stats().udp_not_forwarded, 1);
+        assert!(nic.take_tx().is_empty());
+        assert_eq!(d.services().len(), 2);
+    }
+
+    #[test]
+    fn reload_applies_the_new_configuration() {
+        let (_nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
+        syn(&mut d, "10.0.0.2:1");
+        let mut cfg = config(ServiceConfig::tcp(
+            sa(VIP),
+            Scheduler::Wlc,
+            vec![
+                real("10.1.0.3:80", 5, ForwardMethod::Masq),
+                real("10.1.0.4:80", 1, ForwardMethod::Route),
+            ],
+        ));
+        let mut extra = two_reals(Scheduler::Sh);
+        extra.vip = sa("10.0.0.101:443");
+        cfg.services.push(extra);
+        cfg.timeouts.tcp = 60;
+        d.reload(cfg.clone());
+        let l = d.services().list();
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].scheduler, Scheduler::Wlc);
+        let reals: Vec<_> = l[0]
+            .reals
+            .iter()
+            .map(|r| (r.addr.to_string(), r.weight))
+            .collect();
+        assert_eq!(
+            reals,
+            [
+                ("10.1.0.3:80".to_string(), 5),
+                ("10.1.0.4:80".to_string(), 1)
+            ]
+        );
+        assert_eq!(d.timeouts().listed().0, 60);
+        assert_eq!(d.connections().len(), 1, "connections survive a reload");
+        assert_eq!(d.stats().config_reloads, 1);
+        // a bad configuration is refused whole
+        cfg.services[0].reals[0].weight = 1 << 20;
+        d.reload(cfg);
+        assert_eq!(d.stats().config_reload_errors, 1);
+        assert_eq!(d.services().list()[0].reals[0].weight, 5);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn run_with_reloads_and_serves_metrics() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let mut cfg = config(two_reals(Scheduler::Rr));
+        cfg.metrics_listen = Some(addr);
+        let (_nic, d) = setup(cfg.clone());
+        let (reload_tx, reload_rx) = mpsc::channel(1);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(d.run_with(
+            async {
+                let _ = stop_rx.await;
+            },
+            Some(reload_rx),
+        ));
+        cfg.services[0].scheduler = Scheduler::Lc;
+        reload_tx.send(cfg).await.unwrap();
+        let mut body = String::new();
+        for _ in 0..200 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                body.clear();
+                s.read_to_string(&mut body).await.unwrap();
+                if body.contains("vsnic_daemon_config_reloads_total 1") {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
+        assert!(body.contains("text/plain; version=0.0.4"));
+        assert!(
+            body.contains("vsnic_daemon_config_reloads_total 1\n"),
+            "{body}"
+        );
+        stop_tx.send(()).unwrap();
+        task.await.unwrap().unwrap();
     }
 }
 

@@ -190,18 +190,20 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
     ]);
     dcfg.tick_ms = 100;
     dcfg.control_socket = Some(sock.clone());
-    dcfg.services.push(ServiceConfig {
-        vip: VIP,
-        scheduler: Scheduler::Rr,
-        reals: servers
+    dcfg.services.push(ServiceConfig::tcp(
+        VIP,
+        Scheduler::Rr,
+        servers
             .iter()
             .map(|(ip, _, _)| RealConfig {
                 addr: SocketAddrV4::new(*ip, VIP.port()),
                 weight: 1,
                 method: ForwardMethod::Masq,
+                u_threshold: 0,
+                l_threshold: 0,
             })
             .collect(),
-    });
+    ));
     let daemon = Daemon::new(driver, dcfg).map_err(|e| format!("starting the daemon: {e}"))?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(daemon.run(async {
@@ -258,6 +260,9 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         .map_err(|e| format!("daemon: {e}"))?;
     let _ = std::fs::remove_file(&sock);
 
+    // Read the simulator before taking any host lock: its runner holds the simulator while it
+    // polls the hosts, so the opposite order could deadlock.
+    let sim_stats = sim.stats();
     let c = client.lock().map_err(|_| "client lock")?;
     let clients = ids
         .iter()
@@ -305,7 +310,7 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         servers,
         nic: *nic,
         daemon: *daemon,
-        sim: sim.stats(),
+        sim: sim_stats,
         wire_frames: [frames[0].len(), frames[1].len()],
         wire_bad_checksums: bad_checksums(&frames[0]) + bad_checksums(&frames[1]),
         elapsed: started.elapsed(),

@@ -563,6 +563,7 @@ mod tests {
             nat_port: 8080,
             dmac: [2, 0, 0, 0, 1, 2],
             smac: [2, 0, 0, 0, 0, 1],
+            ..Entry::default()
         };
         drv.write_entry(77, &e).unwrap();
         assert_eq!(

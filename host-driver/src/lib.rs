@@ -4,7 +4,9 @@
 //! * [`backend`] — the device-access trait (registers, DMA, interrupt) and an in-memory fake.
 //! * [`driver`] — block discovery, exception and TX rings, table and counters.
 //! * [`net`] — parsing exception frames, building ARP.
-//! * [`service`] — virtual services, real servers, scheduling.
+//! * [`service`] — virtual services and real servers; [`sched`] — the IPVS schedulers.
+//! * [`state`] — the IPVS TCP state machine and timeouts; [`nicstate`] — per-entry NIC state.
+//! * [`metrics`] — the Prometheus endpoint.
 //! * [`conn`] — the connection table (source of truth) and its NIC entries.
 //! * [`daemon`] — the event loop and exception handling.
 //! * [`control`] — the JSON-lines control socket.
@@ -19,8 +21,13 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod driver;
+pub mod metrics;
 pub mod net;
+pub mod nicstate;
+pub mod sched;
 pub mod service;
+pub mod signals;
+pub mod state;
 
 pub use backend::{BackendError, DmaBuf, NicBackend};
 pub use daemon::{Daemon, DaemonConfig, DaemonStats, PortConfig};

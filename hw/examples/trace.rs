@@ -16,7 +16,7 @@ fn run<const W: usize>(seed: u64, cycles: u64) {
     };
     // table entries: random words, some valid with a few actions
     for i in 0..256u32 {
-        let mut w = [0u32; 8];
+        let mut w = [0u32; vsnic_contract::entry::WORDS];
         for v in w.iter_mut() {
             *v = rnd() as u32;
         }

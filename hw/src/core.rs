@@ -128,6 +128,22 @@ mod tests {
     use crate::testgen::Traffic;
     use rand::{rngs::StdRng, Rng, SeedableRng};
 
+    fn tcp_checksums_ok(f: &[u8]) -> bool {
+        use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+        let Ok(p) = SlicedPacket::from_ethernet(f) else {
+            return false;
+        };
+        let Some(NetSlice::Ipv4(ip)) = &p.net else {
+            return false;
+        };
+        let h = ip.header().to_header();
+        let Some(TransportSlice::Tcp(t)) = &p.transport else {
+            return false;
+        };
+        h.calc_header_checksum() == h.header_checksum
+            && t.to_header().calc_checksum_ipv4(&h, t.payload()).ok() == Some(t.checksum())
+    }
+
     #[test]
     fn connections_are_complete() {
         let c = new_core::<64, 8>();
@@ -147,12 +163,20 @@ mod tests {
         let mut want_tx = Vec::new();
         let mut want_exc = Vec::new();
         let mut sent = 0;
+        let mut checked = 0;
         while sent < frames {
             // keep a few frames queued, with random idle gaps between them
             while h.input_pending() < 64 && sent < frames {
                 let (frame, user) = traffic.frame(&mut rng);
                 match m.process(&frame, user, true) {
-                    Verdict::Tx { port, frame } => want_tx.push((port, frame)),
+                    Verdict::Tx { port, frame: out } => {
+                        // a frame with valid checksums leaves with valid checksums
+                        if tcp_checksums_ok(&frame) {
+                            assert!(tcp_checksums_ok(&out), "rewrite broke a checksum");
+                            checked += 1;
+                        }
+                        want_tx.push((port, out))
+                    }
                     Verdict::Exception { frame, meta } => want_exc.push(ExcFrame { frame, meta }),
                     Verdict::Dropped => unreachable!("exc_ready is held high"),
                 }
@@ -204,6 +228,22 @@ mod tests {
             c.fastpath > 0 && c.exc_frames > 0,
             "traffic exercised both paths: {c:?}"
         );
+        assert!(checked > 0);
+        use vsnic_contract::Reason as R;
+        for r in [
+            R::AppPayload,
+            R::SeqHistory,
+            R::AckOptions,
+            R::Syn,
+            R::Miss,
+            R::BadChecksum,
+        ] {
+            assert!(
+                c.exc_reason[r as usize] > 0,
+                "no {} exception in the traffic",
+                r.name()
+            );
+        }
     }
 
     /// The blocks skip re-evaluation when nothing they read changed (`settled_update!`); that

@@ -154,24 +154,80 @@ impl Model {
         (index, e)
     }
 
-    /// Apply an entry's action to a copy of the frame.
+    /// The sequence and ack numbers of a frame after the entry's deltas (`None`: older than the
+    /// entry's history, the host must fix it).
+    pub fn fixed_seq_ack(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
+        let seq = u32::from_be_bytes(frame[38..42].try_into().unwrap());
+        let ack = u32::from_be_bytes(frame[42..46].try_into().unwrap());
+        let has_ack = frame[47] & 0x10 != 0;
+        let seq = match &e.seq {
+            Some(d) => d.fix_seq(seq)?,
+            None => seq,
+        };
+        let ack = match &e.ack {
+            Some(d) if has_ack => d.fix_ack(ack)?,
+            _ => ack,
+        };
+        Some((seq, ack))
+    }
+
+    /// Why a hit on `e` still goes to the host, if it does.
+    pub fn hit_exception(frame: &[u8], e: &Entry) -> Option<Reason> {
+        let ip_len = be16(frame, 16) as usize;
+        let tcp_hdr = (frame[46] >> 4) as usize * 4;
+        let payload = ip_len.saturating_sub(20 + tcp_hdr);
+        if e.app_bound && payload > 0 {
+            return Some(Reason::AppPayload);
+        }
+        if Model::fixed_seq_ack(frame, e).is_none() {
+            return Some(Reason::SeqHistory);
+        }
+        if e.ack.is_some() && frame[47] & 0x10 != 0 && tcp_hdr > 20 {
+            return Some(Reason::AckOptions);
+        }
+        None
+    }
+
+    /// Apply an entry's action to a copy of the frame: MACs always; then the NAT address and
+    /// port, the seq/ack deltas and the RFC 1624 checksum updates. A host frame whose seq/ack
+    /// is older than the history keeps its numbers.
     pub fn rewrite(frame: &[u8], e: &Entry) -> Vec<u8> {
         let mut f = frame.to_vec();
         f[0..6].copy_from_slice(&e.dmac);
         f[6..12].copy_from_slice(&e.smac);
         let (addr_at, port_at) = match e.action {
-            Action::Forward => return f,
-            Action::Dnat => (30, 36),
+            Action::Forward if e.seq.is_none() && e.ack.is_none() => return f,
+            Action::Dnat | Action::Forward => (30, 36),
             Action::Snat => (26, 34),
         };
+        let nat = e.action != Action::Forward;
         let old_addr: [u8; 4] = f[addr_at..addr_at + 4].try_into().unwrap();
         let old_port = be16(&f, port_at);
-        let ip_csum = csum_update(be16(&f, 24), &words(old_addr), &words(e.nat_addr));
-        let old_t = [words(old_addr)[0], words(old_addr)[1], old_port];
-        let new_t = [words(e.nat_addr)[0], words(e.nat_addr)[1], e.nat_port];
+        let (new_addr, new_port) = if nat {
+            (e.nat_addr, e.nat_port)
+        } else {
+            (old_addr, old_port)
+        };
+        let old_sa: [u8; 8] = f[38..46].try_into().unwrap();
+        let (seq, ack) = Model::fixed_seq_ack(frame, e).unwrap_or((
+            u32::from_be_bytes(old_sa[0..4].try_into().unwrap()),
+            u32::from_be_bytes(old_sa[4..8].try_into().unwrap()),
+        ));
+        let mut new_sa = [0u8; 8];
+        new_sa[0..4].copy_from_slice(&seq.to_be_bytes());
+        new_sa[4..8].copy_from_slice(&ack.to_be_bytes());
+        let w4 = |b: &[u8]| [be16(b, 0), be16(b, 2), be16(b, 4), be16(b, 6)];
+        let ip_csum = csum_update(be16(&f, 24), &words(old_addr), &words(new_addr));
+        let oa = words(old_addr);
+        let na = words(new_addr);
+        let os = w4(&old_sa);
+        let ns = w4(&new_sa);
+        let old_t = [oa[0], oa[1], old_port, os[0], os[1], os[2], os[3]];
+        let new_t = [na[0], na[1], new_port, ns[0], ns[1], ns[2], ns[3]];
         let tcp_csum = csum_update(be16(&f, 50), &old_t, &new_t);
-        f[addr_at..addr_at + 4].copy_from_slice(&e.nat_addr);
-        f[port_at..port_at + 2].copy_from_slice(&e.nat_port.to_be_bytes());
+        f[addr_at..addr_at + 4].copy_from_slice(&new_addr);
+        f[port_at..port_at + 2].copy_from_slice(&new_port.to_be_bytes());
+        f[38..46].copy_from_slice(&new_sa);
         f[24..26].copy_from_slice(&ip_csum.to_be_bytes());
         f[50..52].copy_from_slice(&tcp_csum.to_be_bytes());
         f
@@ -207,6 +263,9 @@ impl Model {
             };
         }
         let reason = match (reason, hit) {
+            (Reason::None, Some(e)) if Model::hit_exception(frame, &e).is_some() => {
+                Model::hit_exception(frame, &e).expect("checked")
+            }
             (Reason::None, Some(e)) => {
                 c.tx_frames = c.tx_frames.wrapping_add(1);
                 c.fastpath = c.fastpath.wrapping_add(1);
@@ -242,6 +301,7 @@ impl Model {
 mod tests {
     use super::*;
     use etherparse::PacketBuilder;
+    use vsnic_contract::entry::SeqDelta;
 
     pub fn tcp_frame(key: &FlowKey, flags_syn: bool, payload: &[u8]) -> Vec<u8> {
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb])
@@ -275,6 +335,19 @@ mod tests {
             nat_port: 8080,
             dmac: [2, 0, 0, 0, 1, 2],
             smac: [2, 0, 0, 0, 0, 1],
+            app_bound: false,
+            seq: Some(SeqDelta {
+                pos: 10,
+                before: 0,
+                after: 7,
+                floor: 10,
+            }),
+            ack: Some(SeqDelta {
+                pos: 0,
+                before: 0,
+                after: (-3i32) as u32,
+                floor: 0,
+            }),
         };
         m.write_entry(hash::bucket(&key(), 8), e.to_words());
         let f = tcp_frame(&key(), false, b"hello");
@@ -291,6 +364,8 @@ mod tests {
             panic!()
         };
         assert_eq!(tcp.destination_port(), 8080);
+        assert_eq!(tcp.sequence_number(), 1007);
+        assert_eq!(tcp.acknowledgment_number(), 8);
         let want = tcp
             .to_header()
             .calc_checksum_ipv4(&ip.header().to_header(), tcp.payload())

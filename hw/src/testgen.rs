@@ -5,7 +5,7 @@
 use crate::model::Model;
 use etherparse::PacketBuilder;
 use rand::{rngs::StdRng, seq::SliceRandom, Rng};
-use vsnic_contract::entry::{Action, Entry, WORDS};
+use vsnic_contract::entry::{Action, Entry, SeqDelta, WORDS};
 use vsnic_contract::{hash, stream, FlowKey};
 
 pub struct Traffic {
@@ -20,6 +20,22 @@ fn rand_key(rng: &mut StdRng) -> FlowKey {
         sport: rng.gen(),
         dport: rng.gen(),
         proto: 6,
+    }
+}
+
+fn rand_delta(rng: &mut StdRng) -> SeqDelta {
+    let pos: u32 = rng.gen();
+    let off = |rng: &mut StdRng| rng.gen_range(-40i32..40) as u32;
+    SeqDelta {
+        pos,
+        before: off(rng),
+        after: off(rng),
+        // half of the deltas have older history the NIC does not hold
+        floor: if rng.gen_bool(0.5) {
+            pos
+        } else {
+            pos.wrapping_sub(rng.gen_range(1..1000))
+        },
     }
 }
 
@@ -45,6 +61,9 @@ impl Traffic {
                 nat_port: rng.gen(),
                 dmac: [2, 0xd, rng.gen(), rng.gen(), rng.gen(), rng.gen()],
                 smac: [2, 0x5, rng.gen(), rng.gen(), rng.gen(), rng.gen()],
+                app_bound: rng.gen_bool(0.2),
+                seq: rng.gen_bool(0.4).then(|| rand_delta(rng)),
+                ack: rng.gen_bool(0.4).then(|| rand_delta(rng)),
             };
             flows.push((key, e));
         }
@@ -59,14 +78,45 @@ impl Traffic {
     }
 
     fn tcp(rng: &mut StdRng, key: &FlowKey, syn: bool, ack: bool, payload: usize) -> Vec<u8> {
+        Self::tcp_for(rng, key, None, syn, ack, payload)
+    }
+
+    /// A TCP frame; for an installed flow, its seq/ack numbers often sit right at the entry's
+    /// delta positions and history floors, so every branch of the fixup is exercised.
+    fn tcp_for(
+        rng: &mut StdRng,
+        key: &FlowKey,
+        e: Option<&Entry>,
+        syn: bool,
+        ack: bool,
+        payload: usize,
+    ) -> Vec<u8> {
+        let near = |rng: &mut StdRng, d: Option<SeqDelta>, bias: u32| match (d, rng.gen_range(0..5))
+        {
+            (Some(d), 0) => d.pos.wrapping_add(bias),
+            (Some(d), 1) => d.pos.wrapping_add(bias).wrapping_add(1),
+            (Some(d), 2) => d.floor.wrapping_add(bias).wrapping_add(rng.gen_range(0..2)),
+            (Some(d), 3) => d.pos.wrapping_add(bias).wrapping_sub(rng.gen_range(1..3)),
+            _ => rng.gen(),
+        };
+        let seq = near(rng, e.and_then(|e| e.seq), 0);
+        let ackd = e.and_then(|e| e.ack);
+        let acknum = near(rng, ackd, ackd.map_or(0, |d| d.before));
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, rng.gen()], [2, 0, 0, 0, 1, rng.gen()])
             .ipv4(key.saddr, key.daddr, rng.gen_range(1..=255))
-            .tcp(key.sport, key.dport, rng.gen(), rng.gen());
+            .tcp(key.sport, key.dport, seq, rng.gen());
         let b = match (syn, ack) {
             (true, false) => b.syn(),
-            (true, true) => b.syn().ack(rng.gen()),
-            (false, true) => b.ack(rng.gen()).psh(),
+            (true, true) => b.syn().ack(acknum),
+            (false, true) => b.ack(acknum).psh(),
             (false, false) => b.fin(),
+        };
+        let b = if rng.gen_bool(0.25) {
+            // NOP, NOP, timestamps: a 32-byte TCP header
+            let ts = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+            b.options_raw(&ts).expect("12 option bytes fit")
+        } else {
+            b
         };
         let body: Vec<u8> = (0..payload).map(|_| rng.gen()).collect();
         let mut out = Vec::new();
@@ -83,11 +133,11 @@ impl Traffic {
             _ => rng.gen_range(300..1460),
         };
         let port = rng.gen_range(0..2);
-        let known = self.flows.choose(rng).unwrap().0;
+        let (known, known_e) = *self.flows.choose(rng).unwrap();
         let mut user = stream::user(port, false, false);
         let f = match rng.gen_range(0..100) {
-            0..=49 => Self::tcp(rng, &known, false, true, payload),
-            50..=54 => Self::tcp(rng, &known, true, true, payload),
+            0..=49 => Self::tcp_for(rng, &known, Some(&known_e), false, true, payload),
+            50..=54 => Self::tcp_for(rng, &known, Some(&known_e), true, true, payload),
             55..=59 => Self::tcp(rng, &known, true, false, 0),
             60..=69 => {
                 let (k, syn) = (rand_key(rng), rng.gen_bool(0.3));
@@ -96,7 +146,7 @@ impl Traffic {
             70..=76 => {
                 user = stream::user(port, true, rng.gen_bool(0.5));
                 let syn = rng.gen_bool(0.5);
-                Self::tcp(rng, &known, syn, true, payload)
+                Self::tcp_for(rng, &known, Some(&known_e), syn, true, payload)
             }
             77..=79 => {
                 let mut f = Self::tcp(rng, &known, false, true, payload);

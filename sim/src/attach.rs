@@ -2,6 +2,8 @@
 //! attachments. Every frame the NIC sends on a port is offered to each attachment of that port;
 //! what an attachment sends goes to the NIC's receive side of that port.
 
+pub use crate::portspec::{PortAttachment, PortSpec};
+
 use crate::endpoint::{Host, Instant};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,6 +23,9 @@ fn instant(d: Duration) -> Instant {
 
 /// An in-process smoltcp host on a port. The host is shared so tests and the demo can read its
 /// applications' results while the simulator runs.
+///
+/// Lock order: the simulator's runner polls attachments while it holds the simulator, so never
+/// call a `Simulator` method while holding a host's lock.
 pub struct EndpointAttachment {
     pub host: Arc<Mutex<Host>>,
 }

@@ -100,6 +100,10 @@ pub struct SimStats {
     pub exceptions: u64,
     pub irqs: u64,
     pub dma_faults: u64,
+    /// Exceptions dropped by the queue engine (ring full or unconfigured).
+    pub exc_ring_drops: u64,
+    /// Host TX descriptors the queue engine refused.
+    pub tx_bad_desc: u64,
 }
 
 pub struct SimNic {
@@ -236,6 +240,8 @@ impl SimNic {
             exceptions: self.exceptions,
             irqs: self.engine.irqs,
             dma_faults: self.mem.faults,
+            exc_ring_drops: self.engine.ring_full_drops as u64,
+            tx_bad_desc: self.engine.bad_desc as u64,
             ..Default::default()
         };
         for (i, p) in self.ports.iter().enumerate() {

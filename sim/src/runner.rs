@@ -9,7 +9,7 @@
 use crate::attach::Attachment;
 use crate::nic::{SimNic, SimStats};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -142,6 +142,12 @@ impl Simulator {
         Ok(())
     }
 
+    /// A handle that wakes the runner from its idle wait: for attachments whose traffic arrives
+    /// on threads of their own (a TAP device's reader).
+    pub fn waker(&self) -> Waker {
+        Waker(Arc::downgrade(&self.shared))
+    }
+
     /// Called (from the simulator thread) whenever the NIC raises its interrupt.
     pub fn set_irq_handler(&self, f: impl Fn() + Send + Sync + 'static) {
         *self.shared.irq.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
@@ -176,6 +182,26 @@ impl Simulator {
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Wakes a [`Simulator`]'s runner so it services its attachments now rather than at the end of
+/// its idle wait. Does nothing once the simulator is gone.
+#[derive(Clone)]
+pub struct Waker(Weak<Shared>);
+
+impl Waker {
+    /// A waker attached to no simulator (for attachments used on their own).
+    pub fn none() -> Waker {
+        Waker(Weak::new())
+    }
+
+    pub fn wake(&self) {
+        if let Some(s) = self.0.upgrade() {
+            // Taking the lock orders this with the runner's check-then-wait, so no wake is lost.
+            let _st = s.state.lock().unwrap_or_else(|p| p.into_inner());
+            s.wake.notify_all();
+        }
     }
 }
 

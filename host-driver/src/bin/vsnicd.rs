@@ -47,6 +47,15 @@ struct Args {
     /// Demo: real servers.
     #[arg(long, default_value_t = 2)]
     servers: usize,
+    /// Simulator: attach something to NIC port PORT (repeatable): `0=tap:NAME` (a TAP device),
+    /// `1=pcap:IN.pcap,OUT.pcap` (replay IN, capture what the NIC sends to OUT; either may be
+    /// empty), `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N` (an in-process TCP server).
+    #[arg(long = "port", value_name = "PORT=SPEC")]
+    ports: Vec<vsnic_sim::attach::PortAttachment>,
+    /// Simulator: print live counters (cycles/s, frames, exceptions, drops) to stderr every this
+    /// many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    stats_every: u64,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +99,11 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         clock_hz: args.clock_mhz * 1e6,
     };
     if args.demo {
+        if !args.ports.is_empty() {
+            return Err(
+                "--port attaches to the daemon's simulator; --demo brings its own hosts".into(),
+            );
+        }
         if args.clients == 0 || args.clients > 64 || args.servers == 0 || args.servers > 32 {
             return Err("--clients must be 1..=64 and --servers 1..=32".into());
         }
@@ -117,6 +131,10 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     };
     cfg.control_socket = Some(args.socket.clone());
     let sim = Arc::new(Simulator::start(&sim_cfg)?);
+    attach_ports(&sim, &args.ports)?;
+    if args.stats_every > 0 {
+        spawn_stats(sim.clone(), Duration::from_secs(args.stats_every));
+    }
     let backend = Arc::new(SimBackend::new(sim));
     let driver = Driver::open_with(
         backend,
@@ -131,12 +149,44 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         "vsnicd: running on the simulator; control socket {}",
         args.socket.display()
     );
+    // SIGTERM/SIGINT: graceful stop (the NIC keeps forwarding); SIGHUP: reload --config.
+    let reloads = vsnic_host::signals::reload_on_sighup(args.config.clone());
     daemon
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .run_with(vsnic_host::signals::shutdown(), reloads)
         .await
         .map_err(|e| e.to_string())?;
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Open and attach the `--port` attachments.
+fn attach_ports(
+    sim: &Simulator,
+    ports: &[vsnic_sim::attach::PortAttachment],
+) -> Result<(), String> {
+    for a in ports {
+        let opened = a
+            .spec
+            .open(sim.waker())
+            .map_err(|e| format!("port {}: {e}", a.port))?;
+        sim.attach(a.port, opened.into_attachment())?;
+        eprintln!("vsnicd: port {}: {}", a.port, a.spec);
+    }
+    Ok(())
+}
+
+/// Print the simulator's live counters periodically.
+fn spawn_stats(sim: Arc<Simulator>, every: Duration) {
+    tokio::spawn(async move {
+        let mut meter = vsnic_sim::meter::RateMeter::new();
+        meter.sample(sim.stats());
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Some(r) = meter.sample(sim.stats()) {
+                eprintln!("vsnicd: sim: {r}");
+            }
+        }
+    });
 }

@@ -16,6 +16,9 @@
 //! | 9 | frame shorter than Ethernet + IPv4 + TCP header (54 bytes) | `Truncated` |
 //! | 10 | TCP SYN without ACK (a new connection) | `Syn` |
 //! | 11 | no valid table entry with this 5-tuple in its bucket | `Miss` |
+//! | 12 | entry is app-bound and the segment carries payload | `AppPayload` |
+//! | 13 | seq (or ack) older than the entry's delta history (`FLOOR`) | `SeqHistory` |
+//! | 14 | ack needs a delta and the segment has TCP options (SACK edges to fix) | `AckOptions` |
 //!
 //! If the exception queue cannot take the frame it is dropped and counted
 //! (`EXC_DROP`); the receive side never stalls.
@@ -46,10 +49,14 @@ pub enum Reason {
     BadChecksum = 8,
     /// Frame ends inside its headers.
     Truncated = 9,
+    /// A sequence or ack number older than the NIC's delta history: the host fixes it.
+    SeqHistory = 10,
+    /// An ack needing a delta on a segment with TCP options (SACK blocks): the host fixes it.
+    AckOptions = 11,
 }
 
 /// Number of reason codes (counters are indexed by code).
-pub const NUM_REASONS: usize = 10;
+pub const NUM_REASONS: usize = 12;
 
 impl Reason {
     pub const ALL: [Reason; NUM_REASONS] = [
@@ -63,6 +70,8 @@ impl Reason {
         Reason::NonIpv4,
         Reason::BadChecksum,
         Reason::Truncated,
+        Reason::SeqHistory,
+        Reason::AckOptions,
     ];
 
     pub fn from_code(code: u8) -> Option<Reason> {
@@ -81,6 +90,8 @@ impl Reason {
             Reason::NonIpv4 => "non_ipv4",
             Reason::BadChecksum => "bad_checksum",
             Reason::Truncated => "truncated",
+            Reason::SeqHistory => "seq_history",
+            Reason::AckOptions => "ack_options",
         }
     }
 }

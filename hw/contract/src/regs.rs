@@ -207,7 +207,7 @@ pub const BLOCKS: &[Block] = &[
                 "exceptions dropped: exception stream not ready",
             ),
             reg(
-                "EXC_REASON0..9",
+                "EXC_REASON0..11",
                 counters::EXC_REASON0,
                 Ro,
                 "exceptions per reason code",

@@ -41,6 +41,8 @@ pub struct Csr<const W: usize, const T: usize> {
     c_r7: DFF<Bits<32>>,
     c_r8: DFF<Bits<32>>,
     c_r9: DFF<Bits<32>>,
+    c_r10: DFF<Bits<32>>,
+    c_r11: DFF<Bits<32>>,
     counting: Signal<Local, Bit>,
     word_off: Signal<Local, Bits<16>>,
     word_shift: Signal<Local, Bits<16>>,
@@ -93,6 +95,8 @@ pub struct Csr<const W: usize, const T: usize> {
     a_r7: Constant<Bits<16>>,
     a_r8: Constant<Bits<16>>,
     a_r9: Constant<Bits<16>>,
+    a_r10: Constant<Bits<16>>,
+    a_r11: Constant<Bits<16>>,
     v_ct_type: Constant<Bits<32>>,
     v_ct_version: Constant<Bits<32>>,
     v_ct_next: Constant<Bits<32>>,
@@ -146,6 +150,8 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             c_r7: Default::default(),
             c_r8: Default::default(),
             c_r9: Default::default(),
+            c_r10: Default::default(),
+            c_r11: Default::default(),
             counting: Default::default(),
             word_off: Default::default(),
             word_shift: Default::default(),
@@ -195,6 +201,8 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             a_r7: r(ct::BASE, 7),
             a_r8: r(ct::BASE, 8),
             a_r9: r(ct::BASE, 9),
+            a_r10: r(ct::BASE, 10),
+            a_r11: r(ct::BASE, 11),
             v_ct_type: v(ct::TYPE_ID),
             v_ct_version: v(ct::VERSION),
             v_ct_next: v(regs::next_of(ct::BASE)),
@@ -203,20 +211,20 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
     }
 }
 
-// The counter block has one register per reason code 1..=9 (code 0 is "no exception").
+// The counter block has one register per reason code 1..=11 (code 0 is "no exception").
 const _: () = assert!(
-    vsnic_contract::exception::NUM_REASONS == 10,
+    vsnic_contract::exception::NUM_REASONS == 12,
     "update Csr's reason counters"
 );
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
     super::settled_update!(self; clocks: rdata.clock, staging.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
-        c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock;
+        c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
         ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
         staged_word, in_data, rdata.q, staging.q, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
-        c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q);
+        c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q);
 }
 
 impl<const W: usize, const T: usize> Csr<W, T> {
@@ -224,7 +232,7 @@ impl<const W: usize, const T: usize> Csr<W, T> {
     fn logic(&mut self) {
         dff_setup!(
             self, clock, rdata, staging, c_rx, c_tx, c_fastpath, c_exc, c_exc_drop, c_r1, c_r2,
-            c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9
+            c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
         );
         // ---- counters ----
         if self.ev_rx.val() {
@@ -269,6 +277,12 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         }
         if self.counting.val() & (self.ev_reason.val() == 9) {
             self.c_r9.d.next = self.c_r9.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 10) {
+            self.c_r10.d.next = self.c_r10.q.val() + 1;
+        }
+        if self.counting.val() & (self.ev_reason.val() == 11) {
+            self.c_r11.d.next = self.c_r11.q.val() + 1;
         }
 
         // ---- table staging and command ----
@@ -353,6 +367,10 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.rdata.d.next = self.c_r8.q.val();
             } else if self.csr_addr.val() == self.a_r9.val() {
                 self.rdata.d.next = self.c_r9.q.val();
+            } else if self.csr_addr.val() == self.a_r10.val() {
+                self.rdata.d.next = self.c_r10.q.val();
+            } else if self.csr_addr.val() == self.a_r11.val() {
+                self.rdata.d.next = self.c_r11.q.val();
             } else {
                 self.rdata.d.next = 0.into();
             }

@@ -70,7 +70,43 @@ pub struct Decide<const T: usize> {
     hit: Signal<Local, Bit>,
     lookup_ok: Signal<Local, Bit>,
     decision: Signal<Local, Bits<64>>,
+    // L1: sequence deltas and the reasons a hit still goes to the host
+    seq_n: Signal<Local, Bits<32>>,
+    ack_n: Signal<Local, Bits<32>>,
+    ip_len_n: Signal<Local, Bits<16>>,
+    tcp_hlen: Signal<Local, Bits<16>>,
+    ack_flag: Signal<Local, Bit>,
+    seq_en: Signal<Local, Bit>,
+    ack_en: Signal<Local, Bit>,
+    s_pos: Signal<Local, Bits<32>>,
+    s_before: Signal<Local, Bits<32>>,
+    s_after: Signal<Local, Bits<32>>,
+    s_floor: Signal<Local, Bits<32>>,
+    a_pos: Signal<Local, Bits<32>>,
+    a_before: Signal<Local, Bits<32>>,
+    a_after: Signal<Local, Bits<32>>,
+    a_floor: Signal<Local, Bits<32>>,
+    d_seq: Signal<Local, Bits<32>>,
+    d_seq_floor: Signal<Local, Bits<32>>,
+    a_orig: Signal<Local, Bits<32>>,
+    d_ack: Signal<Local, Bits<32>>,
+    d_ack_floor: Signal<Local, Bits<32>>,
+    seq_hist: Signal<Local, Bit>,
+    ack_hist: Signal<Local, Bit>,
+    hist: Signal<Local, Bit>,
+    seq_fixed: Signal<Local, Bits<32>>,
+    ack_fixed: Signal<Local, Bits<32>>,
+    hit_reason: Signal<Local, Bits<8>>,
     // L2
+    l2_seq: DFF<Bits<32>>,
+    l2_ack: DFF<Bits<32>>,
+    full: Signal<Local, Bit>,
+    seq_lane: Signal<Local, Bits<32>>,
+    ack_lane: Signal<Local, Bits<32>>,
+    n_os_lo: Signal<Local, Bits<16>>,
+    n_os_hi: Signal<Local, Bits<16>>,
+    n_oa_lo: Signal<Local, Bits<16>>,
+    n_oa_hi: Signal<Local, Bits<16>>,
     l2_valid: DFF<Bit>,
     l2_hdr: DFF<Bits<HDR_BITS>>,
     l2_entry: DFF<Bits<{ entry::BITS }>>,
@@ -107,6 +143,20 @@ pub struct Decide<const T: usize> {
     r_non_ipv4: Constant<Bits<8>>,
     r_bad_csum: Constant<Bits<8>>,
     r_truncated: Constant<Bits<8>>,
+    r_app_payload: Constant<Bits<8>>,
+    r_seq_history: Constant<Bits<8>>,
+    r_ack_options: Constant<Bits<8>>,
+    e_app_bound: Constant<Bits<16>>,
+    e_seq_en: Constant<Bits<16>>,
+    e_ack_en: Constant<Bits<16>>,
+    e_seq_pos: Constant<Bits<16>>,
+    e_seq_before: Constant<Bits<16>>,
+    e_seq_after: Constant<Bits<16>>,
+    e_seq_floor: Constant<Bits<16>>,
+    e_ack_pos: Constant<Bits<16>>,
+    e_ack_before: Constant<Bits<16>>,
+    e_ack_after: Constant<Bits<16>>,
+    e_ack_floor: Constant<Bits<16>>,
     e_saddr: Constant<Bits<16>>,
     e_daddr: Constant<Bits<16>>,
     e_sport: Constant<Bits<16>>,
@@ -160,6 +210,7 @@ const SADDR: (usize, usize) = (208, 32);
 const DADDR: (usize, usize) = (240, 32);
 const SPORT: (usize, usize) = (272, 16);
 const DPORT: (usize, usize) = (288, 16);
+const SEQ_ACK: (usize, usize) = (304, 64);
 const TCP_CSUM: (usize, usize) = (400, 16);
 
 impl<const T: usize> Default for Decide<T> {
@@ -237,6 +288,55 @@ impl<const T: usize> Default for Decide<T> {
             r_non_ipv4: c8(Reason::NonIpv4 as u64),
             r_bad_csum: c8(Reason::BadChecksum as u64),
             r_truncated: c8(Reason::Truncated as u64),
+            r_app_payload: c8(Reason::AppPayload as u64),
+            r_seq_history: c8(Reason::SeqHistory as u64),
+            r_ack_options: c8(Reason::AckOptions as u64),
+            e_app_bound: off(entry::APP_BOUND),
+            e_seq_en: off(entry::SEQ_EN),
+            e_ack_en: off(entry::ACK_EN),
+            e_seq_pos: off(entry::SEQ_POS),
+            e_seq_before: off(entry::SEQ_BEFORE),
+            e_seq_after: off(entry::SEQ_AFTER),
+            e_seq_floor: off(entry::SEQ_FLOOR),
+            e_ack_pos: off(entry::ACK_POS),
+            e_ack_before: off(entry::ACK_BEFORE),
+            e_ack_after: off(entry::ACK_AFTER),
+            e_ack_floor: off(entry::ACK_FLOOR),
+            seq_n: Default::default(),
+            ack_n: Default::default(),
+            ip_len_n: Default::default(),
+            tcp_hlen: Default::default(),
+            ack_flag: Default::default(),
+            seq_en: Default::default(),
+            ack_en: Default::default(),
+            s_pos: Default::default(),
+            s_before: Default::default(),
+            s_after: Default::default(),
+            s_floor: Default::default(),
+            a_pos: Default::default(),
+            a_before: Default::default(),
+            a_after: Default::default(),
+            a_floor: Default::default(),
+            d_seq: Default::default(),
+            d_seq_floor: Default::default(),
+            a_orig: Default::default(),
+            d_ack: Default::default(),
+            d_ack_floor: Default::default(),
+            seq_hist: Default::default(),
+            ack_hist: Default::default(),
+            hist: Default::default(),
+            seq_fixed: Default::default(),
+            ack_fixed: Default::default(),
+            hit_reason: Default::default(),
+            l2_seq: Default::default(),
+            l2_ack: Default::default(),
+            full: Default::default(),
+            seq_lane: Default::default(),
+            ack_lane: Default::default(),
+            n_os_lo: Default::default(),
+            n_os_hi: Default::default(),
+            n_oa_lo: Default::default(),
+            n_oa_hi: Default::default(),
             e_saddr: off(entry::KEY_SADDR),
             e_daddr: off(entry::KEY_DADDR),
             e_sport: off(entry::KEY_SPORT),
@@ -260,8 +360,12 @@ impl<const T: usize> Default for Decide<T> {
             s_reason: Constant::new((dec::REASON as u64).into()),
             s_index: Constant::new((dec::INDEX as u64).into()),
             keep_mac: Constant::new(field_mask(&[MACS])),
-            keep_dnat: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, TCP_CSUM])),
-            keep_snat: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, TCP_CSUM])),
+            keep_dnat: Constant::new(field_mask(&[
+                MACS, IP_CSUM, DADDR, DPORT, SEQ_ACK, TCP_CSUM,
+            ])),
+            keep_snat: Constant::new(field_mask(&[
+                MACS, IP_CSUM, SADDR, SPORT, SEQ_ACK, TCP_CSUM,
+            ])),
             _evaluated: false,
         }
     }
@@ -269,7 +373,7 @@ impl<const T: usize> Default for Decide<T> {
 
 impl<const T: usize> Logic for Decide<T> {
     super::settled_update!(self; clocks: l1_valid.clock, l1_hdr.clock, l1_reason.clock, l1_user.clock,
-        l1_index.clock, l2_valid.clock, l2_hdr.clock, l2_entry.clock, l2_dec.clock, conns.read_clock,
+        l1_index.clock, l2_valid.clock, l2_hdr.clock, l2_entry.clock, l2_dec.clock, l2_seq.clock, l2_ack.clock, conns.read_clock,
         conns.write_clock;
         reads: hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index,
         tw_entry, ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, ip_sum,
@@ -277,7 +381,11 @@ impl<const T: usize> Logic for Decide<T> {
         old_port, new_addr, new_port, n_ip_csum, n_tcp_csum, n_old_lo, n_old_hi, n_old_port,
         ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
         tcp_csum_new, macs, fields, conns.read_data, l1_valid.q, l1_hdr.q, l1_reason.q,
-        l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q);
+        l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q, l2_seq.q, l2_ack.q,
+        seq_n, ack_n, ip_len_n, tcp_hlen, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
+        s_floor, a_pos, a_before, a_after, a_floor, d_seq, d_seq_floor, a_orig, d_ack,
+        d_ack_floor, seq_hist, ack_hist, hist, seq_fixed, ack_fixed, hit_reason, full, seq_lane,
+        ack_lane, n_os_lo, n_os_hi, n_oa_lo, n_oa_hi);
 }
 
 impl<const T: usize> Decide<T> {
@@ -285,7 +393,7 @@ impl<const T: usize> Decide<T> {
     fn logic(&mut self) {
         dff_setup!(
             self, clock, l1_valid, l1_hdr, l1_reason, l1_user, l1_index, l2_valid, l2_hdr,
-            l2_entry, l2_dec
+            l2_entry, l2_dec, l2_seq, l2_ack
         );
         self.conns.read_clock.next = self.clock.val();
         self.conns.write_clock.next = self.clock.val();
@@ -394,6 +502,115 @@ impl<const T: usize> Decide<T> {
                 .val()
                 .get_bits::<8>(self.e_proto.val().index())
                 == self.l1_hdr.q.val().get_bits::<8>(184));
+        // Sequence deltas (numbers: lane-order fields byte-swapped). after(a, b) is
+        // "a - b is positive as a 32-bit signed number".
+        self.seq_n.next = (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(304)) << 24)
+            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(312)) << 16)
+            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(320)) << 8)
+            | bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(328));
+        self.ack_n.next = (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(336)) << 24)
+            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(344)) << 16)
+            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(352)) << 8)
+            | bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(360));
+        self.ip_len_n.next = (bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(128)) << 8)
+            | bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(136));
+        self.tcp_hlen.next = bit_cast::<16, 4>(self.l1_hdr.q.val().get_bits::<4>(372)) << 2;
+        self.ack_flag.next = self.l1_hdr.q.val().get_bit(380);
+        self.seq_en.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bit(self.e_seq_en.val().index());
+        self.ack_en.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bit(self.e_ack_en.val().index());
+        self.s_pos.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_seq_pos.val().index());
+        self.s_before.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_seq_before.val().index());
+        self.s_after.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_seq_after.val().index());
+        self.s_floor.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_seq_floor.val().index());
+        self.a_pos.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_ack_pos.val().index());
+        self.a_before.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_ack_before.val().index());
+        self.a_after.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_ack_after.val().index());
+        self.a_floor.next = self
+            .conns
+            .read_data
+            .val()
+            .get_bits::<32>(self.e_ack_floor.val().index());
+        self.d_seq.next = self.seq_n.val() - self.s_pos.val();
+        self.d_seq_floor.next = self.seq_n.val() - self.s_floor.val();
+        self.a_orig.next = self.ack_n.val() - self.a_before.val();
+        self.d_ack.next = self.a_orig.val() - self.a_pos.val();
+        self.d_ack_floor.next = self.a_orig.val() - self.a_floor.val();
+        self.seq_hist.next = self.seq_en.val()
+            & (self.s_floor.val() != self.s_pos.val())
+            & (self.d_seq_floor.val().get_bit(31) | (self.d_seq_floor.val() == 0));
+        self.ack_hist.next = self.ack_en.val()
+            & self.ack_flag.val()
+            & (self.a_floor.val() != self.a_pos.val())
+            & (self.d_ack_floor.val().get_bit(31) | (self.d_ack_floor.val() == 0));
+        self.hist.next = self.seq_hist.val() | self.ack_hist.val();
+        self.seq_fixed.next = self.seq_n.val();
+        if self.seq_en.val() & !self.hist.val() {
+            if !self.d_seq.val().get_bit(31) & (self.d_seq.val() != 0) {
+                self.seq_fixed.next = self.seq_n.val() + self.s_after.val();
+            } else {
+                self.seq_fixed.next = self.seq_n.val() + self.s_before.val();
+            }
+        }
+        self.ack_fixed.next = self.ack_n.val();
+        if self.ack_en.val() & self.ack_flag.val() & !self.hist.val() {
+            if !self.d_ack.val().get_bit(31) & (self.d_ack.val() != 0) {
+                self.ack_fixed.next = self.ack_n.val() - self.a_after.val();
+            } else {
+                self.ack_fixed.next = self.ack_n.val() - self.a_before.val();
+            }
+        }
+        self.hit_reason.next = self.r_none.val();
+        if self
+            .conns
+            .read_data
+            .val()
+            .get_bit(self.e_app_bound.val().index())
+            & (self.ip_len_n.val() > self.tcp_hlen.val() + 20)
+        {
+            self.hit_reason.next = self.r_app_payload.val();
+        } else if self.hist.val() {
+            self.hit_reason.next = self.r_seq_history.val();
+        } else if self.ack_en.val() & self.ack_flag.val() & (self.tcp_hlen.val() > 20) {
+            self.hit_reason.next = self.r_ack_options.val();
+        }
+        self.l2_seq.d.next = self.seq_fixed.val();
+        self.l2_ack.d.next = self.ack_fixed.val();
         // The bucket is reported only for frames that were looked up.
         self.decision.next = 0.into();
         if self.lookup_ok.val() {
@@ -420,6 +637,14 @@ impl<const T: usize> Decide<T> {
                     | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0))
                         << self.s_port.val());
             }
+        } else if self.hit.val()
+            & (self.l1_reason.q.val() == self.r_none.val())
+            & (self.hit_reason.val() != self.r_none.val())
+        {
+            self.decision.next = self.decision.val()
+                | self.k_exc.val()
+                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 8>(self.hit_reason.val()) << self.s_reason.val());
         } else if self.hit.val() & (self.l1_reason.q.val() == self.r_none.val()) {
             self.decision.next = self.decision.val()
                 | self.k_rewrite.val()
@@ -462,13 +687,33 @@ impl<const T: usize> Decide<T> {
             .q
             .val()
             .get_bits::<16>(self.e_nat_port.val().index());
-        if self.action.val() == 1 {
-            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(240);
-            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(288);
-        } else {
+        // Forward with a seq/ack delta rewrites at the DNAT positions with unchanged values.
+        self.full.next = (self.action.val() != 0)
+            | self.l2_entry.q.val().get_bit(self.e_seq_en.val().index())
+            | self.l2_entry.q.val().get_bit(self.e_ack_en.val().index());
+        if self.action.val() == 2 {
             self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(208);
             self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(272);
+        } else {
+            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(240);
+            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(288);
         }
+        if self.action.val() == 0 {
+            self.new_addr.next = self.old_addr.val();
+            self.new_port.next = self.old_port.val();
+        }
+        self.seq_lane.next = (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(24));
+        self.ack_lane.next = (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(24));
+        self.n_os_lo.next = !self.l2_hdr.q.val().get_bits::<16>(304);
+        self.n_os_hi.next = !self.l2_hdr.q.val().get_bits::<16>(320);
+        self.n_oa_lo.next = !self.l2_hdr.q.val().get_bits::<16>(336);
+        self.n_oa_hi.next = !self.l2_hdr.q.val().get_bits::<16>(352);
         self.n_ip_csum.next = !self.l2_hdr.q.val().get_bits::<16>(192);
         self.n_tcp_csum.next = !self.l2_hdr.q.val().get_bits::<16>(400);
         self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
@@ -491,7 +736,15 @@ impl<const T: usize> Decide<T> {
             + bit_cast::<20, 16>(self.n_old_port.val())
             + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
             + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16))
-            + bit_cast::<20, 16>(self.new_port.val());
+            + bit_cast::<20, 16>(self.new_port.val())
+            + bit_cast::<20, 16>(self.n_os_lo.val())
+            + bit_cast::<20, 16>(self.n_os_hi.val())
+            + bit_cast::<20, 16>(self.n_oa_lo.val())
+            + bit_cast::<20, 16>(self.n_oa_hi.val())
+            + bit_cast::<20, 16>(self.seq_lane.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.seq_lane.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(16));
         self.tcp_upd1.next = bit_cast::<20, 16>(self.tcp_upd.val().get_bits::<16>(0))
             + bit_cast::<20, 4>(self.tcp_upd.val().get_bits::<4>(16));
         self.tcp_upd2.next = bit_cast::<20, 16>(self.tcp_upd1.val().get_bits::<16>(0))
@@ -509,22 +762,26 @@ impl<const T: usize> Decide<T> {
                 .val()
                 .get_bits::<48>(self.e_smac.val().index()),
         ) << 48);
-        if self.action.val() == 1 {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat.val())
-                | self.macs.val()
-                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
-                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
-                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
+        if !self.full.val() {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
         } else if self.action.val() == 2 {
             self.fields.next = (self.l2_hdr.q.val() & self.keep_snat.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
                 | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 208)
                 | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 272)
+                | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
+                | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         } else {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat.val())
+                | self.macs.val()
+                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
+                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
+                | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
+                | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
+                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         }
         self.m_valid.next = self.l2_valid.q.val();
         self.m_dec.next = self.l2_dec.q.val();
