@@ -164,6 +164,7 @@ mod tests {
         let mut want_exc = Vec::new();
         let mut sent = 0;
         let mut checked = 0;
+        let mut udp_seen = 0;
         while sent < frames {
             // keep a few frames queued, with random idle gaps between them
             while h.input_pending() < 64 && sent < frames {
@@ -171,6 +172,9 @@ mod tests {
                 match m.process(&frame, user, true) {
                     Verdict::Tx { port, frame: out } => {
                         // a frame with valid checksums leaves with valid checksums
+                        if frame.len() > 23 && frame[23] == 17 {
+                            udp_seen += 1;
+                        }
                         if tcp_checksums_ok(&frame) {
                             assert!(tcp_checksums_ok(&out), "rewrite broke a checksum");
                             checked += 1;
@@ -228,7 +232,10 @@ mod tests {
             c.fastpath > 0 && c.exc_frames > 0,
             "traffic exercised both paths: {c:?}"
         );
-        assert!(checked > 0);
+        assert!(
+            checked > 0 && udp_seen > 0,
+            "checked {checked}, udp {udp_seen}"
+        );
         use vsnic_contract::Reason as R;
         for r in [
             R::AppPayload,
@@ -317,6 +324,13 @@ mod tests {
     #[test]
     fn differential_64() {
         differential::<64, 8>(1500, 1);
+    }
+
+    /// The fast-path issue's bar: at least 100 000 packets through circuit and model in CI.
+    #[test]
+    fn differential_100k_packets() {
+        differential::<64, 8>(60_000, 101);
+        differential::<512, 8>(40_000, 102);
     }
 
     #[test]

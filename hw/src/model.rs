@@ -11,6 +11,12 @@ use vsnic_contract::{hash, stream, FlowKey, Reason};
 
 /// Ethernet + IPv4 + TCP header bytes the fast path needs.
 pub const MIN_TCP_FRAME: usize = 54;
+/// Ethernet + IPv4 + UDP header bytes the fast path needs.
+pub const MIN_UDP_FRAME: usize = 42;
+
+fn is_udp(frame: &[u8]) -> bool {
+    frame[23] == 17
+}
 
 /// Counters, as the core's counter block reports them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,6 +129,13 @@ impl Model {
         if be16(frame, 20) & 0x3fff != 0 {
             return Reason::Fragment;
         }
+        if frame[23] == 17 {
+            return if len < MIN_UDP_FRAME {
+                Reason::Truncated
+            } else {
+                Reason::None
+            };
+        }
         if frame[23] != 6 {
             return Reason::NonTcpUdp;
         }
@@ -157,6 +170,9 @@ impl Model {
     /// The sequence and ack numbers of a frame after the entry's deltas (`None`: older than the
     /// entry's history, the host must fix it).
     pub fn fixed_seq_ack(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
+        if is_udp(frame) {
+            return None;
+        }
         let seq = u32::from_be_bytes(frame[38..42].try_into().unwrap());
         let ack = u32::from_be_bytes(frame[42..46].try_into().unwrap());
         let has_ack = frame[47] & 0x10 != 0;
@@ -174,11 +190,19 @@ impl Model {
     /// Why a hit on `e` still goes to the host, if it does.
     pub fn hit_exception(frame: &[u8], e: &Entry) -> Option<Reason> {
         let ip_len = be16(frame, 16) as usize;
-        let tcp_hdr = (frame[46] >> 4) as usize * 4;
-        let payload = ip_len.saturating_sub(20 + tcp_hdr);
+        let l4_hdr = if is_udp(frame) {
+            8
+        } else {
+            (frame[46] >> 4) as usize * 4
+        };
+        let payload = ip_len.saturating_sub(20 + l4_hdr);
         if e.app_bound && payload > 0 {
             return Some(Reason::AppPayload);
         }
+        if is_udp(frame) {
+            return None;
+        }
+        let tcp_hdr = l4_hdr;
         if Model::fixed_seq_ack(frame, e).is_none() {
             return Some(Reason::SeqHistory);
         }
@@ -195,6 +219,9 @@ impl Model {
         let mut f = frame.to_vec();
         f[0..6].copy_from_slice(&e.dmac);
         f[6..12].copy_from_slice(&e.smac);
+        if is_udp(frame) {
+            return Model::rewrite_udp(f, e);
+        }
         let (addr_at, port_at) = match e.action {
             Action::Forward if e.seq.is_none() && e.ack.is_none() => return f,
             Action::Dnat | Action::Forward => (30, 36),
@@ -230,6 +257,36 @@ impl Model {
         f[38..46].copy_from_slice(&new_sa);
         f[24..26].copy_from_slice(&ip_csum.to_be_bytes());
         f[50..52].copy_from_slice(&tcp_csum.to_be_bytes());
+        f
+    }
+
+    /// The UDP part of [`Model::rewrite`]: address, port, IPv4 and UDP checksums (a zero UDP
+    /// checksum means "none" and stays zero; a computed zero is sent as 0xFFFF).
+    fn rewrite_udp(mut f: Vec<u8>, e: &Entry) -> Vec<u8> {
+        let (addr_at, port_at) = match e.action {
+            Action::Forward => return f,
+            Action::Dnat => (30, 36),
+            Action::Snat => (26, 34),
+        };
+        let old_addr: [u8; 4] = f[addr_at..addr_at + 4].try_into().unwrap();
+        let old_port = be16(&f, port_at);
+        let ip_csum = csum_update(be16(&f, 24), &words(old_addr), &words(e.nat_addr));
+        let oa = words(old_addr);
+        let na = words(e.nat_addr);
+        let old_csum = be16(&f, 40);
+        let udp_csum = match csum_update(
+            old_csum,
+            &[oa[0], oa[1], old_port],
+            &[na[0], na[1], e.nat_port],
+        ) {
+            _ if old_csum == 0 => 0,
+            0 => 0xFFFF,
+            c => c,
+        };
+        f[addr_at..addr_at + 4].copy_from_slice(&e.nat_addr);
+        f[port_at..port_at + 2].copy_from_slice(&e.nat_port.to_be_bytes());
+        f[24..26].copy_from_slice(&ip_csum.to_be_bytes());
+        f[40..42].copy_from_slice(&udp_csum.to_be_bytes());
         f
     }
 

@@ -19,8 +19,23 @@ fn rand_key(rng: &mut StdRng) -> FlowKey {
         daddr: [10, rng.gen_range(0..4), rng.gen(), rng.gen()],
         sport: rng.gen(),
         dport: rng.gen(),
-        proto: 6,
+        proto: if rng.gen_bool(0.2) { 17 } else { 6 },
     }
+}
+
+/// A UDP frame (a zero checksum, "none", now and then).
+fn udp(rng: &mut StdRng, key: &FlowKey, payload: usize) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, rng.gen()], [2, 0, 0, 0, 1, rng.gen()])
+        .ipv4(key.saddr, key.daddr, rng.gen_range(1..=255))
+        .udp(key.sport, key.dport);
+    let body: Vec<u8> = (0..payload).map(|_| rng.gen()).collect();
+    let mut out = Vec::new();
+    b.write(&mut out, &body).expect("frame builds");
+    if rng.gen_bool(0.2) {
+        out[40] = 0;
+        out[41] = 0;
+    }
+    out
 }
 
 fn rand_delta(rng: &mut StdRng) -> SeqDelta {
@@ -136,6 +151,16 @@ impl Traffic {
         let (known, known_e) = *self.flows.choose(rng).unwrap();
         let mut user = stream::user(port, false, false);
         let f = match rng.gen_range(0..100) {
+            _ if known.proto == 17 && rng.gen_bool(0.8) => {
+                if rng.gen_bool(0.15) {
+                    user = stream::user(port, true, rng.gen_bool(0.5));
+                }
+                let mut f = udp(rng, &known, payload);
+                if rng.gen_bool(0.05) {
+                    f.truncate(rng.gen_range(34..42));
+                }
+                f
+            }
             0..=49 => Self::tcp_for(rng, &known, Some(&known_e), false, true, payload),
             50..=54 => Self::tcp_for(rng, &known, Some(&known_e), true, true, payload),
             55..=59 => Self::tcp(rng, &known, true, false, 0),
@@ -178,9 +203,10 @@ impl Traffic {
                 f
             }
             92..=95 => {
+                // ICMP echo: not TCP or UDP
                 let b = PacketBuilder::ethernet2([2; 6], [3; 6])
                     .ipv4(known.saddr, known.daddr, 9)
-                    .udp(known.sport, known.dport);
+                    .icmpv4_echo_request(1, 2);
                 let mut out = Vec::new();
                 b.write(&mut out, &vec![7u8; payload]).unwrap();
                 out

@@ -12,13 +12,15 @@
 //! | 5 | IPv4 header length ≠ 20 bytes | `IpOptions` |
 //! | 6 | IPv4 header checksum wrong | `BadChecksum` |
 //! | 7 | fragment (MF set or offset ≠ 0) | `Fragment` |
-//! | 8 | protocol is not TCP (UDP joins the fast path later) | `NonTcpUdp` |
-//! | 9 | frame shorter than Ethernet + IPv4 + TCP header (54 bytes) | `Truncated` |
+//! | 8 | protocol is neither TCP nor UDP | `NonTcpUdp` |
+//! | 9 | frame shorter than its L4 header (TCP: 54 bytes, UDP: 42) | `Truncated` |
 //! | 10 | TCP SYN without ACK (a new connection) | `Syn` |
 //! | 11 | no valid table entry with this 5-tuple in its bucket | `Miss` |
 //! | 12 | entry is app-bound and the segment carries payload | `AppPayload` |
 //! | 13 | seq (or ack) older than the entry's delta history (`FLOOR`) | `SeqHistory` |
 //! | 14 | ack needs a delta and the segment has TCP options (SACK edges to fix) | `AckOptions` |
+//!
+//! Rules 12–14 apply to frames that hit an entry; UDP frames never carry deltas.
 //!
 //! If the exception queue cannot take the frame it is dropped and counted
 //! (`EXC_DROP`); the receive side never stalls.

@@ -182,6 +182,12 @@ pub struct Decide<const T: usize> {
     keep_mac: Constant<Bits<HDR_BITS>>,
     keep_dnat: Constant<Bits<HDR_BITS>>,
     keep_snat: Constant<Bits<HDR_BITS>>,
+    keep_dnat_udp: Constant<Bits<HDR_BITS>>,
+    keep_snat_udp: Constant<Bits<HDR_BITS>>,
+    l1_udp: Signal<Local, Bit>,
+    l2_udp: Signal<Local, Bit>,
+    l4_csum: Signal<Local, Bits<16>>,
+    sa_upd: Signal<Local, Bits<20>>,
     _evaluated: bool,
 }
 
@@ -212,6 +218,7 @@ const SPORT: (usize, usize) = (272, 16);
 const DPORT: (usize, usize) = (288, 16);
 const SEQ_ACK: (usize, usize) = (304, 64);
 const TCP_CSUM: (usize, usize) = (400, 16);
+const UDP_CSUM: (usize, usize) = (320, 16);
 
 impl<const T: usize> Default for Decide<T> {
     fn default() -> Self {
@@ -363,6 +370,12 @@ impl<const T: usize> Default for Decide<T> {
             keep_dnat: Constant::new(field_mask(&[
                 MACS, IP_CSUM, DADDR, DPORT, SEQ_ACK, TCP_CSUM,
             ])),
+            keep_dnat_udp: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, UDP_CSUM])),
+            keep_snat_udp: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, UDP_CSUM])),
+            l1_udp: Default::default(),
+            l2_udp: Default::default(),
+            l4_csum: Default::default(),
+            sa_upd: Default::default(),
             keep_snat: Constant::new(field_mask(&[
                 MACS, IP_CSUM, SADDR, SPORT, SEQ_ACK, TCP_CSUM,
             ])),
@@ -385,7 +398,7 @@ impl<const T: usize> Logic for Decide<T> {
         seq_n, ack_n, ip_len_n, tcp_hlen, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
         s_floor, a_pos, a_before, a_after, a_floor, d_seq, d_seq_floor, a_orig, d_ack,
         d_ack_floor, seq_hist, ack_hist, hist, seq_fixed, ack_fixed, hit_reason, full, seq_lane,
-        ack_lane, n_os_lo, n_os_hi, n_oa_lo, n_oa_hi);
+        ack_lane, n_os_lo, n_os_hi, n_oa_lo, n_oa_hi, l1_udp, l2_udp, l4_csum, sa_upd);
 }
 
 impl<const T: usize> Decide<T> {
@@ -440,11 +453,16 @@ impl<const T: usize> Decide<T> {
             self.reason.next = self.r_bad_csum.val();
         } else if self.frag.val() != 0 {
             self.reason.next = self.r_fragment.val();
-        } else if self.proto.val() != 6 {
+        } else if (self.proto.val() != 6) & (self.proto.val() != 17) {
             self.reason.next = self.r_non_tcp.val();
-        } else if self.hdr_len.val() < 54 {
+        } else if ((self.proto.val() == 6) & (self.hdr_len.val() < 54))
+            | ((self.proto.val() == 17) & (self.hdr_len.val() < 42))
+        {
             self.reason.next = self.r_truncated.val();
-        } else if self.tcp_flags.val().get_bit(1) & !self.tcp_flags.val().get_bit(4) {
+        } else if (self.proto.val() == 6)
+            & self.tcp_flags.val().get_bit(1)
+            & !self.tcp_flags.val().get_bit(4)
+        {
             self.reason.next = self.r_syn.val();
         } else {
             self.reason.next = self.r_none.val();
@@ -514,18 +532,26 @@ impl<const T: usize> Decide<T> {
             | bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(360));
         self.ip_len_n.next = (bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(128)) << 8)
             | bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(136));
-        self.tcp_hlen.next = bit_cast::<16, 4>(self.l1_hdr.q.val().get_bits::<4>(372)) << 2;
-        self.ack_flag.next = self.l1_hdr.q.val().get_bit(380);
+        // UDP: an 8-byte header, no sequence numbers (the deltas never apply)
+        self.l1_udp.next = self.l1_hdr.q.val().get_bits::<8>(184) == 17;
+        if self.l1_udp.val() {
+            self.tcp_hlen.next = 8.into();
+        } else {
+            self.tcp_hlen.next = bit_cast::<16, 4>(self.l1_hdr.q.val().get_bits::<4>(372)) << 2;
+        }
+        self.ack_flag.next = self.l1_hdr.q.val().get_bit(380) & !self.l1_udp.val();
         self.seq_en.next = self
             .conns
             .read_data
             .val()
-            .get_bit(self.e_seq_en.val().index());
+            .get_bit(self.e_seq_en.val().index())
+            & !self.l1_udp.val();
         self.ack_en.next = self
             .conns
             .read_data
             .val()
-            .get_bit(self.e_ack_en.val().index());
+            .get_bit(self.e_ack_en.val().index())
+            & !self.l1_udp.val();
         self.s_pos.next = self
             .conns
             .read_data
@@ -688,9 +714,11 @@ impl<const T: usize> Decide<T> {
             .val()
             .get_bits::<16>(self.e_nat_port.val().index());
         // Forward with a seq/ack delta rewrites at the DNAT positions with unchanged values.
+        self.l2_udp.next = self.l2_hdr.q.val().get_bits::<8>(184) == 17;
         self.full.next = (self.action.val() != 0)
-            | self.l2_entry.q.val().get_bit(self.e_seq_en.val().index())
-            | self.l2_entry.q.val().get_bit(self.e_ack_en.val().index());
+            | (!self.l2_udp.val()
+                & (self.l2_entry.q.val().get_bit(self.e_seq_en.val().index())
+                    | self.l2_entry.q.val().get_bit(self.e_ack_en.val().index())));
         if self.action.val() == 2 {
             self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(208);
             self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(272);
@@ -715,7 +743,12 @@ impl<const T: usize> Decide<T> {
         self.n_oa_lo.next = !self.l2_hdr.q.val().get_bits::<16>(336);
         self.n_oa_hi.next = !self.l2_hdr.q.val().get_bits::<16>(352);
         self.n_ip_csum.next = !self.l2_hdr.q.val().get_bits::<16>(192);
-        self.n_tcp_csum.next = !self.l2_hdr.q.val().get_bits::<16>(400);
+        if self.l2_udp.val() {
+            self.l4_csum.next = self.l2_hdr.q.val().get_bits::<16>(320);
+        } else {
+            self.l4_csum.next = self.l2_hdr.q.val().get_bits::<16>(400);
+        }
+        self.n_tcp_csum.next = !self.l4_csum.val();
         self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
         self.n_old_hi.next = !self.old_addr.val().get_bits::<16>(16);
         self.n_old_port.next = !self.old_port.val();
@@ -730,14 +763,8 @@ impl<const T: usize> Decide<T> {
             + bit_cast::<20, 4>(self.ip_upd1.val().get_bits::<4>(16));
         self.ip_sum16.next = self.ip_upd2.val().get_bits::<16>(0);
         self.ip_csum_new.next = !self.ip_sum16.val();
-        self.tcp_upd.next = bit_cast::<20, 16>(self.n_tcp_csum.val())
-            + bit_cast::<20, 16>(self.n_old_lo.val())
-            + bit_cast::<20, 16>(self.n_old_hi.val())
-            + bit_cast::<20, 16>(self.n_old_port.val())
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16))
-            + bit_cast::<20, 16>(self.new_port.val())
-            + bit_cast::<20, 16>(self.n_os_lo.val())
+        // seq/ack terms (TCP only; UDP has no such fields)
+        self.sa_upd.next = bit_cast::<20, 16>(self.n_os_lo.val())
             + bit_cast::<20, 16>(self.n_os_hi.val())
             + bit_cast::<20, 16>(self.n_oa_lo.val())
             + bit_cast::<20, 16>(self.n_oa_hi.val())
@@ -745,12 +772,29 @@ impl<const T: usize> Decide<T> {
             + bit_cast::<20, 16>(self.seq_lane.val().get_bits::<16>(16))
             + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(0))
             + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(16));
+        if self.l2_udp.val() {
+            self.sa_upd.next = 0.into();
+        }
+        self.tcp_upd.next = bit_cast::<20, 16>(self.n_tcp_csum.val())
+            + bit_cast::<20, 16>(self.n_old_lo.val())
+            + bit_cast::<20, 16>(self.n_old_hi.val())
+            + bit_cast::<20, 16>(self.n_old_port.val())
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
+            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16))
+            + bit_cast::<20, 16>(self.new_port.val())
+            + self.sa_upd.val();
         self.tcp_upd1.next = bit_cast::<20, 16>(self.tcp_upd.val().get_bits::<16>(0))
             + bit_cast::<20, 4>(self.tcp_upd.val().get_bits::<4>(16));
         self.tcp_upd2.next = bit_cast::<20, 16>(self.tcp_upd1.val().get_bits::<16>(0))
             + bit_cast::<20, 4>(self.tcp_upd1.val().get_bits::<4>(16));
         self.tcp_sum16.next = self.tcp_upd2.val().get_bits::<16>(0);
         self.tcp_csum_new.next = !self.tcp_sum16.val();
+        // UDP: a zero checksum means "none" and stays zero; a computed zero is sent as 0xFFFF
+        if self.l2_udp.val() & (self.l4_csum.val() == 0) {
+            self.tcp_csum_new.next = 0.into();
+        } else if self.l2_udp.val() & (self.tcp_sum16.val() == 0xFFFF) {
+            self.tcp_csum_new.next = 0xFFFF.into();
+        }
         self.macs.next = bit_cast::<HDR_BITS, 48>(
             self.l2_entry
                 .q
@@ -764,6 +808,20 @@ impl<const T: usize> Decide<T> {
         ) << 48);
         if !self.full.val() {
             self.fields.next = (self.l2_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
+        } else if self.l2_udp.val() & (self.action.val() == 2) {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_snat_udp.val())
+                | self.macs.val()
+                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
+                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 272)
+                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
+        } else if self.l2_udp.val() {
+            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat_udp.val())
+                | self.macs.val()
+                | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
+                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
+                | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
         } else if self.action.val() == 2 {
             self.fields.next = (self.l2_hdr.q.val() & self.keep_snat.val())
                 | self.macs.val()
