@@ -9,6 +9,8 @@ command -v verilator >/dev/null 2>&1 || need+=(verilator)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)        # network namespaces (TAP test)
 command -v curl >/dev/null 2>&1 || need+=(curl)           # TAP test client
 [ -x /usr/bin/python3 ] || need+=(python3)               # TAP test HTTP server
+command -v g++ >/dev/null 2>&1 || need+=(g++)             # Verilator co-simulation
+command -v make >/dev/null 2>&1 || need+=(make)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     sudo=""

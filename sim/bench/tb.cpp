@@ -89,6 +89,7 @@ int main(int argc, char** argv) {
                 txf.insert(txf.end(), lane, lane + (n < LANES ? n : LANES));
                 if (t->m_tx_last) {
                     uint8_t port = t->m_tx_port;
+                    tx.add((const uint8_t*)&c, 4);  // cycle-exact: the completion cycle counts
                     tx.add(&port, 1); tx.add(txf.data(), txf.size()); txf.clear(); ntx++;
                 }
             }
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
                 int n = t->m_exc_bytes;
                 get_data(EXC_DATA(t), lane);
                 excf.insert(excf.end(), lane, lane + (n < LANES ? n : LANES));
-                if (t->m_exc_last) { exc.add(excf.data(), excf.size()); excf.clear(); nexc++; }
+                if (t->m_exc_last) { exc.add((const uint8_t*)&c, 4); exc.add(excf.data(), excf.size()); excf.clear(); nexc++; }
             }
             t->clock = 1;
             t->eval();
