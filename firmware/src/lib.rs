@@ -1,7 +1,17 @@
 //! The flow from the hw core to a bitstream. Configurations are instantiated here, since the
 //! core's width and table size are const generics.
+//!
+//! Layout (Corundum style): the core stays board-independent (`vsnic_hw::core`, emitted as
+//! module `vsnic_core`); each board in [`boards`] adds a thin top level from `rtl/` (clock,
+//! host link, board register blocks, pins) and a build recipe in [`flow`].
 
-/// The core's Verilog for a supported configuration.
+pub mod boards;
+pub mod flow;
+pub mod report;
+pub mod rtl;
+pub mod tools;
+
+/// The core's Verilog for a supported configuration (top module `top`, as RustHDL names it).
 pub fn verilog(width: usize, table_bits: usize) -> Result<String, String> {
     use vsnic_hw::core::verilog;
     Ok(match (width, table_bits) {
@@ -18,4 +28,58 @@ pub fn verilog(width: usize, table_bits: usize) -> Result<String, String> {
             ))
         }
     })
+}
+
+/// Name of the core module in board builds.
+pub const CORE_MODULE: &str = "vsnic_core";
+
+/// The core's Verilog with its modules renamed from `top`/`top$…` to `vsnic_core`/`vsnic_core$…`,
+/// so that it can sit under a board top (and in a shell that has its own `top`).
+pub fn core_verilog(width: usize, table_bits: usize) -> Result<String, String> {
+    Ok(rename_top(&verilog(width, table_bits)?, CORE_MODULE))
+}
+
+/// Rename RustHDL's `top` module and its `top$child` modules. Only whole identifiers change.
+pub fn rename_top(v: &str, name: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 4096);
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    let is_ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$';
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"top")
+            && (i == 0 || !is_ident(bytes[i - 1]))
+            && bytes.get(i + 3).is_none_or(|&c| c == b'$' || !is_ident(c))
+        {
+            out.push_str(name);
+            i += 3;
+        } else {
+            // copy one UTF-8 character
+            let ch = v[i..].chars().next().expect("in bounds");
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rename_only_whole_identifiers() {
+        let v = "module top(a);\n top$decide decide(.x(stop), .y(top_x));\nendmodule // top\n";
+        assert_eq!(
+            rename_top(v, "vsnic_core"),
+            "module vsnic_core(a);\n vsnic_core$decide decide(.x(stop), .y(top_x));\nendmodule // vsnic_core\n"
+        );
+    }
+
+    #[test]
+    fn core_verilog_has_no_top_module() {
+        let v = core_verilog(64, 8).unwrap();
+        assert!(v.contains("module vsnic_core("));
+        assert!(v.contains("module vsnic_core$decide("));
+        assert!(!v.contains("module top"));
+    }
 }

@@ -104,6 +104,26 @@ impl NicPair {
     }
 }
 
+impl NicPair {
+    /// Where the client is: the out entry's egress port and MACs.
+    pub fn client_side(&self) -> Side {
+        Side {
+            port: self.out_entry.egress_port,
+            our_mac: self.out_entry.smac,
+            next_hop_mac: self.out_entry.dmac,
+        }
+    }
+
+    /// Where the real server is: the in entry's egress port and MACs.
+    pub fn server_side(&self) -> Side {
+        Side {
+            port: self.in_entry.egress_port,
+            our_mac: self.in_entry.smac,
+            next_hop_mac: self.in_entry.dmac,
+        }
+    }
+}
+
 /// A connection's identity: protocol, client and VIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnKey {
@@ -135,6 +155,10 @@ pub struct Connection {
     pub expires: Instant,
     /// The persistence template it was scheduled by.
     pub template: Option<TemplateKey>,
+    /// The connection that announced it (an FTP control connection for a data connection).
+    pub controller: Option<ConnKey>,
+    /// Connections it controls that still exist; it outlives them.
+    pub controlled: u32,
 }
 
 /// A persistence template's identity: the client's network under the service's netmask.
@@ -298,6 +322,9 @@ impl ConnTable {
             self.buckets.insert(n.out_bucket, c.id);
         }
         self.reverse.insert((c.id.proto, c.real, c.id.client), c.id);
+        if let Some(ctl) = c.controller.and_then(|k| self.conns.get_mut(&k)) {
+            ctl.controlled += 1;
+        }
         self.conns.insert(c.id, c);
         Ok(())
     }
@@ -312,6 +339,9 @@ impl ConnTable {
         self.reverse.remove(&(c.id.proto, c.real, c.id.client));
         if let Some(t) = c.template.and_then(|t| self.templates.get_mut(&t)) {
             t.controlled = t.controlled.saturating_sub(1);
+        }
+        if let Some(ctl) = c.controller.and_then(|k| self.conns.get_mut(&k)) {
+            ctl.controlled = ctl.controlled.saturating_sub(1);
         }
         Some(c)
     }
@@ -471,6 +501,8 @@ mod tests {
             active: true,
             expires: Instant::now(),
             template: None,
+            controller: None,
+            controlled: 0,
         }
     }
 

@@ -37,6 +37,8 @@ use tracing::{debug, info, warn};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::Reason;
 
+use crate::app::{self, AppBinding, AppRegistry, ConnCtx, SeqFix};
+use crate::appnat::{self, ExpectKind, Expectation};
 use crate::backend::NicBackend;
 use crate::conn::{ConnError, ConnKey, ConnTable, Connection, NicPair, Side, TemplateKey};
 use crate::control::{self, ControlMsg, Request, Response};
@@ -174,6 +176,9 @@ pub struct DaemonConfig {
     pub max_connections: Option<usize>,
     #[serde(default)]
     pub timeouts: TimeoutConfig,
+    /// Virtual ports whose connections the FTP helper watches (masquerading real servers only).
+    #[serde(default = "defaults::ftp_ports")]
+    pub ftp_ports: Vec<u16>,
 }
 
 mod defaults {
@@ -190,6 +195,9 @@ mod defaults {
     pub fn proto() -> Protocol {
         Protocol::Tcp
     }
+    pub fn ftp_ports() -> Vec<u16> {
+        vec![crate::app::ftp::FTP_PORT]
+    }
 }
 
 impl DaemonConfig {
@@ -204,6 +212,7 @@ impl DaemonConfig {
             park_timeout_ms: defaults::park_timeout_ms(),
             max_connections: None,
             timeouts: TimeoutConfig::default(),
+            ftp_ports: defaults::ftp_ports(),
         }
     }
 }
@@ -256,6 +265,28 @@ pub struct DaemonStats {
     pub config_reload_errors: u64,
     pub tx_errors: u64,
     pub table_write_errors: u64,
+    /// Connections bound to an application helper (FTP control connections).
+    pub app_bound: u64,
+    /// Segments of bound connections run through their helper (reason `AppPayload`).
+    pub app_segments: u64,
+    /// Segments of bound connections whose seq/ack the host fixed because the NIC could not
+    /// (reasons `SeqHistory`, `AckOptions`).
+    pub app_host_fixed: u64,
+    /// Payload rewrites done by helpers (first transmissions and retransmissions).
+    pub app_rewrites: u64,
+    /// Times both NIC entries of a bound connection were rewritten with new deltas.
+    pub app_delta_updates: u64,
+    /// Frames of bound connections sent by the host (NAT and seq/ack applied in software).
+    pub app_frames_sent: u64,
+    /// Held segment tails sent unmerged after a tick.
+    pub app_held_flushed: u64,
+    /// Segments a helper could not parse (forwarded through the NIC unchanged).
+    pub app_errors: u64,
+    /// Data connections expected (passive, active), claimed by their SYN, expired unclaimed.
+    pub data_expected_passive: u64,
+    pub data_expected_active: u64,
+    pub data_connections: u64,
+    pub data_expect_expired: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +325,10 @@ struct Pending {
     client_mac: Mac,
     server_port: u8,
     since: Instant,
+    /// The control connection of a data connection.
+    controller: Option<ConnKey>,
+    /// The port the SYN arrived on (the server side for an active-mode data connection).
+    syn_port: u8,
 }
 
 pub struct Daemon<B: NicBackend> {
@@ -306,6 +341,13 @@ pub struct Daemon<B: NicBackend> {
     neighbours: HashMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
+    apps: AppRegistry,
+    /// Connections bound to an application helper, by id.
+    bindings: HashMap<ConnKey, AppBinding>,
+    /// Data connections announced by a control connection, not yet claimed by their SYN.
+    expects: Vec<Expectation>,
+    /// Bound connections that held a segment tail at the last tick.
+    holding: Vec<(ConnKey, app::Dir)>,
 }
 
 fn build_services(cfg: &DaemonConfig) -> Result<Services, ServiceError> {
@@ -340,6 +382,15 @@ impl<B: NicBackend> Daemon<B> {
         let conns = ConnTable::new(driver.info().table_index_bits);
         let mut timeouts = Timeouts::default();
         timeouts.set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
+        let mut apps = AppRegistry::new();
+        app::register_ftp(
+            &mut apps,
+            app::ftp::FtpConfig {
+                ports: cfg.ftp_ports.clone(),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| DaemonError::Config(format!("ftp_ports: {e}")))?;
         Ok(Daemon {
             driver,
             cfg,
@@ -350,6 +401,10 @@ impl<B: NicBackend> Daemon<B> {
             neighbours: HashMap::new(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
+            apps,
+            bindings: HashMap::new(),
+            expects: Vec::new(),
+            holding: Vec::new(),
         })
     }
 
@@ -389,6 +444,21 @@ impl<B: NicBackend> Daemon<B> {
     /// The MAC learned for `ip`, if any.
     pub fn neighbour(&self, ip: Ipv4Addr) -> Option<Mac> {
         self.neighbours.get(&ip).map(|n| n.mac)
+    }
+
+    /// The application registry (FTP incarnations).
+    pub fn apps(&self) -> &AppRegistry {
+        &self.apps
+    }
+
+    /// The helper binding of connection `id`, if it is bound.
+    pub fn binding(&self, id: &ConnKey) -> Option<&AppBinding> {
+        self.bindings.get(id)
+    }
+
+    /// Data connections expected and not yet claimed.
+    pub fn expectations(&self) -> &[Expectation] {
+        &self.expects
     }
 
     /// SYNs currently waiting for ARP.
@@ -545,6 +615,10 @@ impl<B: NicBackend> Daemon<B> {
             }
         }
         drop(fresh);
+        if let Err(e) = self.apps.set_ports("ftp", &cfg.ftp_ports) {
+            warn!(error = %e, "config reload: FTP ports not applied");
+        }
+        self.apps.gc();
         self.timeouts = Timeouts::default();
         self.timeouts
             .set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
@@ -610,9 +684,39 @@ impl<B: NicBackend> Daemon<B> {
                 self.send_arp_request(port, ip);
             }
         }
+        self.flush_held();
         self.poll_nic_state(now);
         self.expire(now);
         self.services.estimate(now);
+    }
+
+    /// Send segment tails a helper has held back since the last tick (the rest of the line did
+    /// not come): a reply split across segments waits at most one tick.
+    fn flush_held(&mut self) {
+        let before = std::mem::take(&mut self.holding);
+        let mut now_holding = Vec::new();
+        for (id, b) in &self.bindings {
+            for d in [app::Dir::In, app::Dir::Out] {
+                if b.is_holding(d) {
+                    now_holding.push((*id, d));
+                }
+            }
+        }
+        for (id, d) in now_holding {
+            if !before.contains(&(id, d)) {
+                self.holding.push((id, d));
+                continue;
+            }
+            let Some(f) = self
+                .bindings
+                .get_mut(&id)
+                .and_then(|b| b.flush_held(d, SeqFix::Host))
+            else {
+                continue;
+            };
+            self.stats.app_held_flushed += 1;
+            self.send_app_frames(&id, d, vec![f]);
+        }
     }
 
     /// Feed what the NIC saw on each entry since the last poll into the state machine and the
@@ -696,10 +800,25 @@ impl<B: NicBackend> Daemon<B> {
 
     /// Remove connections whose timer ran out (NIC entries first) and idle templates.
     fn expire(&mut self, now: Instant) {
+        let (gone, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.expects)
+            .into_iter()
+            .partition(|e| e.expires <= now);
+        self.expects = keep;
+        self.stats.data_expect_expired += gone.len() as u64;
         for id in self.conns.expired(now) {
+            // A control connection outlives its data connections and expectations.
+            let controls = self.conns.get(&id).is_some_and(|c| c.controlled > 0)
+                || self.expects.iter().any(|e| e.controller == id);
+            if controls {
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.expires = now + self.timeouts.tcp_state(c.state);
+                }
+                continue;
+            }
             let Some(c) = self.conns.remove(&id) else {
                 continue;
             };
+            self.bindings.remove(&id);
             if let Some(n) = &c.nic {
                 // the client's direction first: nothing new reaches the server
                 for b in [n.in_bucket, n.out_bucket] {
@@ -717,6 +836,7 @@ impl<B: NicBackend> Daemon<B> {
             self.services.persist_changed(k.service, t.real, false);
             self.stats.templates_expired += 1;
         }
+        self.apps.gc();
     }
 
     /// Handle one frame the NIC sent us.
@@ -836,21 +956,32 @@ impl<B: NicBackend> Daemon<B> {
         let client = SocketAddrV4::new(tcp.src, tcp.sport);
         let vip = SocketAddrV4::new(tcp.dst, tcp.dport);
         let svc = ServiceKey::tcp(vip);
-        if !self.services.contains(svc) {
-            self.stats.ignored += 1;
-            return;
-        }
         let id = ConnKey {
             proto: Protocol::Tcp,
             client,
             vip,
         };
         let now = Instant::now();
-        if self.conns.get(&id).is_some() {
-            // A retransmission: the entries exist, the NIC only needs the frame again.
+        // A retransmission (of the client's SYN, or of the real server's for an active-mode
+        // FTP data connection): the entries exist, the NIC only needs the frame again.
+        let existing = if self.conns.get(&id).is_some() {
+            Some((id, Dir::In))
+        } else {
+            self.conns
+                .by_reply(Protocol::Tcp, client, vip)
+                .map(|k| (*k, Dir::Out))
+        };
+        if let Some((eid, dir)) = existing {
             self.stats.syn_retransmits += 1;
-            self.apply_event(&id, Dir::In, Event::Syn, now);
+            self.apply_event(&eid, dir, Event::Syn, now);
             self.send(&frame, TxMode::Lookup { port });
+            return;
+        }
+        if self.claim_expectation(&frame, port, client, vip, now) {
+            return;
+        }
+        if !self.services.contains(svc) {
+            self.stats.ignored += 1;
             return;
         }
         if let Some(p) = self.parked.iter_mut().find(|p| p.id == id) {
@@ -894,6 +1025,8 @@ impl<B: NicBackend> Daemon<B> {
             client_mac: eth_src,
             server_port,
             since: now,
+            controller: None,
+            syn_port: port,
         };
         match self.neighbours.get(pick.real.ip()) {
             Some(n) => {
@@ -907,12 +1040,6 @@ impl<B: NicBackend> Daemon<B> {
     /// A non-SYN TCP segment the NIC handed over: if it belongs to a known connection, drive
     /// its state and send it back through the NIC (re-writing the entries first after a miss).
     fn handle_segment(&mut self, frame: Vec<u8>, port: u8, reason: Reason, tcp: &Tcp) {
-        if reason == Reason::AppPayload {
-            // the application helpers' business (crate::app), not re-injected blindly: the NIC
-            // would hand it back again
-            self.stats.ignored += 1;
-            return;
-        }
         let src = SocketAddrV4::new(tcp.src, tcp.sport);
         let dst = SocketAddrV4::new(tcp.dst, tcp.dport);
         let forward = ConnKey {
@@ -947,8 +1074,170 @@ impl<B: NicBackend> Daemon<B> {
                 self.stats.entries_repaired += 1;
             }
         }
+        if self.bindings.contains_key(&id) {
+            self.app_segment(id, dir, frame, reason, port);
+            return;
+        }
+        // Host frames sent with lookup are rewritten by the NIC, never handed back.
         self.stats.segments_reinjected += 1;
         self.send(&frame, TxMode::Lookup { port });
+    }
+
+    /// A segment of a connection bound to a helper: the helper sees it (and may rewrite its
+    /// payload), the NIC entries get the new deltas, then the host sends the result itself with
+    /// NAT, seq, ack and SACK applied in software (see [`crate::appnat`]).
+    fn app_segment(&mut self, id: ConnKey, dir: Dir, frame: Vec<u8>, reason: Reason, port: u8) {
+        let ad = match dir {
+            Dir::Out => app::Dir::Out,
+            Dir::In | Dir::InOnly => app::Dir::In,
+        };
+        match reason {
+            Reason::AppPayload => self.stats.app_segments += 1,
+            Reason::SeqHistory | Reason::AckOptions => self.stats.app_host_fixed += 1,
+            _ => {}
+        }
+        let Some(b) = self.bindings.get_mut(&id) else {
+            return;
+        };
+        let done = |s: app::BindingStats| s.rewrites + s.replayed;
+        let before = done(b.stats());
+        let out = match b.pkt(ad, frame.clone(), SeqFix::Host) {
+            Ok(o) => o,
+            Err(e) => {
+                self.stats.app_errors += 1;
+                debug!(error = %e, "helper refused a segment; forwarded unchanged");
+                self.send(&frame, TxMode::Lookup { port });
+                return;
+            }
+        };
+        self.stats.app_rewrites += done(b.stats()) - before;
+        let adj = *b.seq_adj();
+        let expect_for = b
+            .incarnation()
+            .timeouts()
+            .iter()
+            .find(|t| t.state == "EXPECT")
+            .map_or(Duration::from_secs(120), |t| t.timeout);
+        // The new deltas reach the NIC before the rewritten segment leaves: the peer's ACK of
+        // the rewritten bytes must meet them (codesign §3).
+        let mut update = None;
+        if let Some(n) = self.conns.get_mut(&id).and_then(|c| c.nic.as_mut()) {
+            if appnat::program_deltas(n, &adj) {
+                update = Some(n.clone());
+            }
+        }
+        if let Some(n) = update {
+            let ok = self
+                .driver
+                .write_entry(n.out_bucket, &n.out_entry)
+                .and_then(|()| self.driver.write_entry(n.in_bucket, &n.in_entry));
+            match ok {
+                Ok(()) => self.stats.app_delta_updates += 1,
+                Err(e) => {
+                    self.stats.table_write_errors += 1;
+                    warn!(error = %e, "writing sequence deltas failed");
+                }
+            }
+        }
+        let now = Instant::now();
+        for a in &out.actions {
+            let Some(kind) = appnat::expect_kind(a) else {
+                continue;
+            };
+            match kind {
+                ExpectKind::Passive { .. } => self.stats.data_expected_passive += 1,
+                ExpectKind::Active { .. } => self.stats.data_expected_active += 1,
+            }
+            debug!(?kind, controller = %id.client, "data connection expected");
+            let expires = now + expect_for;
+            match self
+                .expects
+                .iter_mut()
+                .find(|e| e.kind == kind && e.controller == id)
+            {
+                Some(e) => e.expires = expires,
+                None => self.expects.push(Expectation {
+                    kind,
+                    controller: id,
+                    expires,
+                }),
+            }
+        }
+        self.send_app_frames(&id, ad, out.frames);
+    }
+
+    /// Send frames of a bound connection around the NIC: NAT of `dir`'s entry applied here.
+    fn send_app_frames(&mut self, id: &ConnKey, dir: app::Dir, frames: Vec<Vec<u8>>) {
+        let Some(n) = self.conns.get(id).and_then(|c| c.nic.as_ref()) else {
+            return;
+        };
+        let e = match dir {
+            app::Dir::In => n.in_entry,
+            app::Dir::Out => n.out_entry,
+        };
+        for mut f in frames {
+            if appnat::nat_in_software(&mut f, &e).is_err() {
+                self.stats.app_errors += 1;
+                continue;
+            }
+            if self.send(
+                &f,
+                TxMode::Bypass {
+                    port: e.egress_port,
+                },
+            ) {
+                self.stats.app_frames_sent += 1;
+            }
+        }
+    }
+
+    /// A SYN that claims an expected FTP data connection: install it (controlled by its control
+    /// connection, on the same ports and next hops) and re-inject the SYN. Returns whether it
+    /// was claimed.
+    fn claim_expectation(
+        &mut self,
+        frame: &[u8],
+        port: u8,
+        src: SocketAddrV4,
+        dst: SocketAddrV4,
+        now: Instant,
+    ) -> bool {
+        let Some(i) = self
+            .expects
+            .iter()
+            .position(|e| e.kind.claim(src, dst).is_some())
+        else {
+            return false;
+        };
+        let e = self.expects.remove(i);
+        let Some((client, vip, real)) = e.kind.claim(src, dst) else {
+            return false;
+        };
+        let Some(nic) = self.conns.get(&e.controller).and_then(|c| c.nic.clone()) else {
+            return false;
+        };
+        let (cs, ss) = (nic.client_side(), nic.server_side());
+        let pending = Pending {
+            frame: frame.to_vec(),
+            id: ConnKey {
+                proto: Protocol::Tcp,
+                client,
+                vip,
+            },
+            real,
+            method: ForwardMethod::Masq,
+            template: None,
+            client_port: cs.port,
+            client_mac: cs.next_hop_mac,
+            server_port: ss.port,
+            since: now,
+            controller: Some(e.controller),
+            syn_port: port,
+        };
+        debug!(%client, %vip, %real, "data connection claimed");
+        self.stats.data_connections += 1;
+        self.install(pending, ss.next_hop_mac);
+        true
     }
 
     fn park(&mut self, p: Pending) {
@@ -998,12 +1287,7 @@ impl<B: NicBackend> Daemon<B> {
             Err(ConnError::Exists { .. }) => {
                 release(self);
                 self.stats.syn_retransmits += 1;
-                self.send(
-                    &p.frame,
-                    TxMode::Lookup {
-                        port: p.client_port,
-                    },
-                );
+                self.send(&p.frame, TxMode::Lookup { port: p.syn_port });
                 return;
             }
             Err(e @ ConnError::Collision { .. }) => {
@@ -1012,6 +1296,29 @@ impl<B: NicBackend> Daemon<B> {
                 info!(client = %p.id.client, vip = %p.id.vip, real = %p.real, "connection refused: {e}");
                 return;
             }
+        }
+        // A control connection of a helped application (FTP) binds to it; its payload then
+        // goes to the host in both directions.
+        let mut nic = nic;
+        let binding = if p.controller.is_none() && p.method == ForwardMethod::Masq {
+            match self.apps.bind(ConnCtx {
+                protocol: app::PROTO_TCP,
+                client: p.id.client.into(),
+                vip: p.id.vip.into(),
+                real: p.real.into(),
+            }) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(error = %e, "application bind refused; connection not helped");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if binding.is_some() {
+            nic.in_entry.app_bound = true;
+            nic.out_entry.app_bound = true;
         }
         // Return path first: once the client's frames are rewritten, the replies must be too.
         let written = self
@@ -1029,8 +1336,14 @@ impl<B: NicBackend> Daemon<B> {
         debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, nic.in_bucket, nic.out_bucket, "connection installed");
         // The client's SYN. Without per-entry NIC state the handshake's progress is invisible:
         // the connection is taken as established (its timeout is then ESTABLISHED's).
+        // An active-mode FTP data connection starts with the real server's SYN.
+        let syn_dir = if p.syn_port == p.server_port && p.controller.is_some() {
+            Dir::Out
+        } else {
+            Dir::In
+        };
         let state = if self.nic_state.reports_state() {
-            state::next(TcpState::None, Dir::In, Event::Syn)
+            state::next(TcpState::None, syn_dir, Event::Syn)
         } else {
             TcpState::Established
         };
@@ -1046,16 +1359,17 @@ impl<B: NicBackend> Daemon<B> {
             active: state.is_active(),
             expires: now + self.timeouts.tcp_state(state),
             template: p.template,
+            controller: p.controller,
+            controlled: 0,
         };
         if self.conns.insert(c).is_ok() {
             self.stats.connections_created += 1;
+            if let Some(b) = binding {
+                self.stats.app_bound += 1;
+                self.bindings.insert(p.id, b);
+            }
         }
-        self.send(
-            &p.frame,
-            TxMode::Lookup {
-                port: p.client_port,
-            },
-        );
+        self.send(&p.frame, TxMode::Lookup { port: p.syn_port });
     }
 
     /// The port whose subnet holds `ip`.

@@ -1,7 +1,8 @@
 //! The built-in scenario: the daemon on the bundled simulator with in-process hosts — clients
 //! on port 0, real servers on port 1 — load-balancing TCP connections to a virtual service.
-//! `vsnicd --backend sim --demo` runs it and prints what happened; the end-to-end tests run it
-//! and assert on the report.
+//! `vsnicd --backend sim --demo` runs it and prints what happened, then runs the FTP scenario
+//! ([`crate::ftpdemo`]: passive and active mode through the FTP helper); the end-to-end tests
+//! run both and assert on the reports.
 
 use crate::backend::sim::SimBackend;
 use crate::control::{self, Request, Response};

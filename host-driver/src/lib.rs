@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod appnat;
 pub mod backend;
 pub mod cli;
 pub mod conn;
@@ -21,6 +22,7 @@ pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod driver;
+pub mod ftpdemo;
 pub mod metrics;
 pub mod net;
 pub mod nicstate;

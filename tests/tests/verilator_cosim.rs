@@ -12,7 +12,10 @@ use std::process::Command;
 fn rusthdl_and_verilator_agree_cycle_for_cycle() {
     let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok();
     if !(have("verilator") && have("g++") && have("make")) {
-        assert!(std::env::var_os("CI").is_none(), "verilator, g++ and make are required in CI");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "verilator, g++ and make are required in CI"
+        );
         eprintln!("SKIPPED: verilator, g++ or make missing");
         return;
     }

@@ -115,7 +115,15 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         };
         let report = demo::run(cfg.clone()).await?;
         demo::print(&report, &cfg);
-        return Ok(if report.all_ok() {
+        // Then FTP through the helper: passive and active mode.
+        let ftp = vsnic_host::ftpdemo::run(vsnic_host::ftpdemo::FtpDemoConfig {
+            sim: cfg.sim.clone(),
+            ..Default::default()
+        })
+        .await?;
+        println!();
+        vsnic_host::ftpdemo::print(&ftp);
+        return Ok(if report.all_ok() && ftp.all_ok() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

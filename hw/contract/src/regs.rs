@@ -117,6 +117,28 @@ pub mod txq {
     pub const BAD_DESC: u32 = 0x20;
 }
 
+/// Build identification, answered by the board top (absent in the simulator).
+pub mod build {
+    pub const BASE: u32 = 0x0500;
+    pub const TYPE_ID: u32 = 0x5653_0006;
+    pub const VERSION: u32 = 0x0001_0000;
+    pub const BOARD_ID: u32 = 0x0C;
+    pub const BUILD_TIME: u32 = 0x10;
+    pub const GIT_HASH_HI: u32 = 0x14;
+    pub const GIT_HASH_LO: u32 = 0x18;
+    pub const FLAGS: u32 = 0x1C;
+    pub const CORE_CLK_KHZ: u32 = 0x20;
+}
+
+/// Frame port of boards without a DMA shell (push frames into the core and read its outputs
+/// over the register bus), answered by the board top. Registers: see
+/// `firmware/rtl/common/vsnic_board_regs.v`.
+pub mod frameport {
+    pub const BASE: u32 = 0x0600;
+    pub const TYPE_ID: u32 = 0x5653_0007;
+    pub const VERSION: u32 = 0x0001_0000;
+}
+
 /// Addresses below this are answered by the hw core's CSR decoder; the rest by the queue engine.
 pub const CORE_SPACE_END: u32 = 0x0300;
 
@@ -269,6 +291,44 @@ pub const BLOCKS: &[Block] = &[
                 "descriptors skipped: bad length or port",
             ),
         ],
+    },
+    Block {
+        name: "build",
+        base: build::BASE,
+        type_id: build::TYPE_ID,
+        version: build::VERSION,
+        implemented_by: "board top",
+        regs: &[
+            reg("BOARD_ID", build::BOARD_ID, Ro, "board identifier"),
+            reg(
+                "BUILD_TIME",
+                build::BUILD_TIME,
+                Ro,
+                "build time, Unix seconds",
+            ),
+            reg(
+                "GIT_HASH_HI",
+                build::GIT_HASH_HI,
+                Ro,
+                "git commit, first 4 bytes",
+            ),
+            reg(
+                "GIT_HASH_LO",
+                build::GIT_HASH_LO,
+                Ro,
+                "git commit, next 4 bytes",
+            ),
+            reg("FLAGS", build::FLAGS, Ro, "bit 0: built from a dirty tree"),
+            reg("CORE_CLK_KHZ", build::CORE_CLK_KHZ, Ro, "core clock in kHz"),
+        ],
+    },
+    Block {
+        name: "frameport",
+        base: frameport::BASE,
+        type_id: frameport::TYPE_ID,
+        version: frameport::VERSION,
+        implemented_by: "board top (boards without DMA)",
+        regs: &[],
     },
 ];
 
