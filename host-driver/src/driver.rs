@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
-use vsnic_contract::regs::{self, counters, exq, id, table, txq};
+use vsnic_contract::regs::{self, build, counters, exq, id, table, txq};
 use vsnic_contract::{entry, get_bits, set_bits, Entry, Reason};
 
 use crate::backend::{BackendError, DmaBuf, NicBackend};
@@ -83,6 +83,20 @@ pub struct DeviceInfo {
     pub data_width: u32,
     pub table_index_bits: u32,
     pub num_ports: u32,
+    /// The board's build block, when the board has one (the simulator has none).
+    pub build: Option<BuildInfo>,
+}
+
+/// What a board's build block says (`regs::build`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct BuildInfo {
+    pub board_id: u32,
+    /// Unix seconds.
+    pub build_time: u32,
+    /// The first 8 bytes of the git commit.
+    pub git_hash: u64,
+    pub dirty: bool,
+    pub core_clock_khz: u32,
 }
 
 impl DeviceInfo {
@@ -196,7 +210,27 @@ impl<B: NicBackend> Driver<B> {
             data_width: backend.read32(id_base + id::DATA_WIDTH)?,
             table_index_bits: backend.read32(id_base + id::TABLE_INDEX_BITS)?,
             num_ports: backend.read32(id_base + id::NUM_PORTS)?,
+            build: match regs::find(|a| backend.read32(a), build::TYPE_ID, build::VERSION)? {
+                Some(b) => Some(BuildInfo {
+                    board_id: backend.read32(b + build::BOARD_ID)?,
+                    build_time: backend.read32(b + build::BUILD_TIME)?,
+                    git_hash: (backend.read32(b + build::GIT_HASH_HI)? as u64) << 32
+                        | backend.read32(b + build::GIT_HASH_LO)? as u64,
+                    dirty: backend.read32(b + build::FLAGS)? & 1 == 1,
+                    core_clock_khz: backend.read32(b + build::CORE_CLK_KHZ)?,
+                }),
+                None => None,
+            },
         };
+        if let Some(b) = &info.build {
+            info!(
+                board = b.board_id,
+                build_time = b.build_time,
+                git = format_args!("{:016x}{}", b.git_hash, if b.dirty { "-dirty" } else { "" }),
+                core_khz = b.core_clock_khz,
+                "board build"
+            );
+        }
         if info.hw_version != id::HW_VERSION_VALUE {
             warn!(
                 found = info.hw_version,
@@ -449,6 +483,60 @@ mod tests {
     use crate::backend::fake::{FakeConfig, FakeNic};
     use vsnic_contract::{Action, FlowKey};
 
+    /// A board: the fake NIC plus the board top's build block.
+    struct Board(FakeNic);
+
+    impl NicBackend for Board {
+        fn read32(&self, off: u32) -> Result<u32, BackendError> {
+            // the queue engine's NEXT points at the board's blocks, as the contract chains them
+            if off == txq::BASE + regs::NEXT {
+                return Ok(regs::next_of(txq::BASE));
+            }
+            match off.checked_sub(build::BASE) {
+                Some(regs::TYPE) => Ok(build::TYPE_ID),
+                Some(regs::VERSION) => Ok(build::VERSION),
+                Some(regs::NEXT) => Ok(0),
+                Some(build::BOARD_ID) => Ok(0x5A),
+                Some(build::BUILD_TIME) => Ok(1_790_000_000),
+                Some(build::GIT_HASH_HI) => Ok(0x1234_5678),
+                Some(build::GIT_HASH_LO) => Ok(0x9abc_def0),
+                Some(build::FLAGS) => Ok(1),
+                Some(build::CORE_CLK_KHZ) => Ok(62_500),
+                _ => self.0.read32(off),
+            }
+        }
+        fn write32(&self, off: u32, val: u32) -> Result<(), BackendError> {
+            self.0.write32(off, val)
+        }
+        fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
+            self.0.dma_alloc(len)
+        }
+        fn dma_read(&self, b: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError> {
+            self.0.dma_read(b, off, out)
+        }
+        fn dma_write(&self, b: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError> {
+            self.0.dma_write(b, off, data)
+        }
+        async fn wait_irq(&self) -> Result<(), BackendError> {
+            self.0.wait_irq().await
+        }
+    }
+
+    #[test]
+    fn reads_the_board_build_block() {
+        let drv = Driver::open(Arc::new(Board(FakeNic::new(FakeConfig::default())))).unwrap();
+        assert_eq!(
+            drv.info().build,
+            Some(BuildInfo {
+                board_id: 0x5A,
+                build_time: 1_790_000_000,
+                git_hash: 0x1234_5678_9abc_def0,
+                dirty: true,
+                core_clock_khz: 62_500,
+            })
+        );
+    }
+
     fn open(cfg: DriverConfig) -> (Arc<FakeNic>, Driver<FakeNic>) {
         let nic = Arc::new(FakeNic::default());
         let drv = Driver::open_with(nic.clone(), cfg).unwrap();
@@ -469,7 +557,8 @@ mod tests {
                 hw_version: id::HW_VERSION_VALUE,
                 data_width: 64,
                 table_index_bits: 10,
-                num_ports: 4
+                num_ports: 4,
+                build: None,
             }
         );
         assert_eq!(drv.info().table_size(), 1024);

@@ -120,8 +120,10 @@ impl Default for FakeNic {
 
 impl FakeNic {
     pub fn new(cfg: FakeConfig) -> FakeNic {
+        // The fake is the NIC (core and queue engine), not a board: no board-top blocks.
         let present: Vec<_> = regs::BLOCKS
             .iter()
+            .filter(|b| !b.implemented_by.starts_with("board"))
             .filter(|b| !cfg.omit_blocks.contains(&b.type_id))
             .collect();
         let chain = present
