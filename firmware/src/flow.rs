@@ -183,9 +183,16 @@ fn run_logged(
     cwd: &Path,
     log: &Path,
 ) -> Result<(), Error> {
-    let out = Command::new(&tool.program)
-        .args(args)
-        .current_dir(cwd)
+    let mut cmd = Command::new(&tool.program);
+    cmd.args(args).current_dir(cwd);
+    // YoWASP tools (WebAssembly builds of yosys/nextpnr) preopen every
+    // directory under `/` by name, and WASI resolves a relative path whose
+    // first component equals one of them (`check/x.v` while `/check` exists)
+    // against that root directory instead of the working directory. Mount the
+    // build folder explicitly as the tool's root so every relative path we
+    // pass means the same file on every machine. Native tools ignore this.
+    cmd.env("YOWASP_MOUNT", "/=.");
+    let out = cmd
         .output()
         .map_err(|e| Error::Io(format!("start {}", tool.program), e))?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
