@@ -13,6 +13,7 @@
 //!          [--exact] [--timeout]
 //! vsnicadm -Z [-t|-u VIP:PORT]
 //! vsnicadm --set TCP TCPFIN UDP
+//! vsnicadm --nic-stats             (vsnic: NIC, device and daemon counters)
 //! ```
 //! As in ipvsadm: no command lists; the scheduler defaults to `wlc`, `-p` alone to 300 s, the
 //! forwarding method to direct routing (`-g` — stored, but the NIC cannot carry it yet), the real
@@ -25,8 +26,13 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use vsnic_contract::Reason;
+
+use crate::backend::DeviceFigure;
 use crate::conn::ConnInfo;
 use crate::control::{Request, DEFAULT_SOCKET};
+use crate::daemon::DaemonStats;
+use crate::driver::NicCounters;
 use crate::sched::{SchedFlags, Scheduler};
 use crate::service::{
     ForwardMethod, Protocol, RealSpec, ServiceInfo, ServiceKey, ServiceSpec, DEFAULT_PERSISTENCE,
@@ -73,6 +79,10 @@ struct Args {
     /// Zero the counters of a service or all.
     #[arg(short = 'Z', long = "zero")]
     zero: bool,
+    /// The NIC's counters, exceptions by reason, the device's own figures (the simulator's
+    /// cycles, cycles/s, ports) and the daemon's counters (a vsnic extension).
+    #[arg(long = "nic-stats")]
+    nic_stats: bool,
     /// Set timeouts: TCP TCPFIN UDP seconds (0: unchanged).
     #[arg(long = "set", num_args = 3, value_names = ["TCP", "TCPFIN", "UDP"])]
     set: Option<Vec<String>>,
@@ -202,6 +212,8 @@ pub enum Action {
     },
     /// `-R`: read rules from stdin.
     Restore,
+    /// `--nic-stats`.
+    NicStats,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +301,7 @@ enum Cmd {
     List,
     Zero,
     Set,
+    NicStats,
 }
 
 fn action(a: &Args) -> Result<Action, CliError> {
@@ -305,6 +318,7 @@ fn action(a: &Args) -> Result<Action, CliError> {
         (a.list, Cmd::List),
         (a.zero, Cmd::Zero),
         (a.set.is_some(), Cmd::Set),
+        (a.nic_stats, Cmd::NicStats),
     ];
     let cmds: Vec<Cmd> = flags
         .iter()
@@ -368,7 +382,7 @@ fn action(a: &Args) -> Result<Action, CliError> {
             "-c/--stats/--rate/--thresholds/--persistent-conn/--exact/--timeout",
         ));
     }
-    if matches!(cmd, Cmd::Clear | Cmd::Restore | Cmd::Set) && service_given {
+    if matches!(cmd, Cmd::Clear | Cmd::Restore | Cmd::Set | Cmd::NicStats) && service_given {
         return Err(illegal("-t/-u"));
     }
 
@@ -430,6 +444,7 @@ fn action(a: &Args) -> Result<Action, CliError> {
         Cmd::Restore => Action::Restore,
         Cmd::Save => Action::Save { service },
         Cmd::Zero => Action::Request(Request::Zero { service }),
+        Cmd::NicStats => Action::NicStats,
         Cmd::Set => {
             let v = a.set.as_deref().unwrap_or_default();
             let t: Vec<u32> = v
@@ -751,6 +766,67 @@ pub fn format_connections(conns: &[ConnInfo]) -> String {
     o
 }
 
+/// `--nic-stats`: the NIC's counter block, its exceptions by reason, the device's own figures
+/// and the daemon's counters, one `name value` per line under a heading per group.
+pub fn format_nic_stats(
+    nic: &NicCounters,
+    daemon: &DaemonStats,
+    device: &[DeviceFigure],
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "NIC");
+    for (name, v) in [
+        ("rx_frames", nic.rx_frames),
+        ("tx_frames", nic.tx_frames),
+        ("fastpath", nic.fastpath),
+        ("exceptions", nic.exc_frames),
+        ("exception_drops", nic.exc_drop),
+        ("exq_ring_full_drops", nic.exq_ring_full_drops),
+        ("txq_bad_descriptors", nic.txq_bad_desc),
+    ] {
+        let _ = writeln!(o, "  {name:<32} {v:>12}");
+    }
+    let _ = writeln!(o, "NIC exceptions by reason");
+    for (code, v) in nic.exc_reason.iter().enumerate() {
+        if let Some(r) = Reason::from_code(code as u8).filter(|_| *v > 0) {
+            let _ = writeln!(o, "  {:<32} {v:>12}", r.name());
+        }
+    }
+    if !device.is_empty() {
+        let _ = writeln!(o, "Device");
+        for f in device {
+            let name = f.name.trim_end_matches("_total");
+            let name = if f.labels.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}{{{}}}", f.labels)
+            };
+            let _ = writeln!(o, "  {name:<32} {:>12}", f.value);
+        }
+    }
+    let _ = writeln!(o, "Daemon");
+    // every field of DaemonStats (sorted by name), so new counters show up by themselves
+    if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(daemon) {
+        for (k, v) in m {
+            match v {
+                serde_json::Value::Array(a) => {
+                    for (code, x) in a.iter().enumerate() {
+                        let n = x.as_u64().unwrap_or(0);
+                        if n > 0 {
+                            let r = Reason::from_code(code as u8).map_or("?", |r| r.name());
+                            let _ = writeln!(o, "  {:<32} {n:>12}", format!("{k}{{{r}}}"));
+                        }
+                    }
+                }
+                v => {
+                    let _ = writeln!(o, "  {k:<32} {:>12}", v.to_string());
+                }
+            }
+        }
+    }
+    o
+}
+
 /// `-L --timeout`.
 pub fn format_timeouts(tcp: u32, tcpfin: u32, udp: u32) -> String {
     format!("Timeout (tcp tcpfin udp): {tcp} {tcpfin} {udp}\n")
@@ -990,6 +1066,9 @@ mod tests {
         assert_eq!(ok(&["-Lnc"]).action, Action::ListConnections);
         assert_eq!(ok(&["-L", "-n", "-c"]).action, Action::ListConnections);
         assert_eq!(ok(&["-L", "--timeout"]).action, Action::ListTimeouts);
+        assert_eq!(ok(&["--nic-stats"]).action, Action::NicStats);
+        assert!(usage_err(&["--nic-stats", "-t", "1.2.3.4:80"]).contains("Illegal option"));
+        assert!(usage_err(&["--nic-stats", "-L"]).contains("Only one command"));
         assert_eq!(
             ok(&["-L", "-n", "--stats", "--exact", "-t", "1.2.3.4:80"]).action,
             Action::List(ListOpts {
@@ -1147,6 +1226,56 @@ mod tests {
             rates: Default::default(),
         };
         vec![s, u]
+    }
+
+    #[test]
+    fn nic_stats_show_every_group() {
+        let mut nic = NicCounters {
+            rx_frames: 10,
+            fastpath: 7,
+            exc_frames: 3,
+            ..Default::default()
+        };
+        nic.exc_reason[Reason::Syn as usize] = 2;
+        nic.exc_reason[Reason::Miss as usize] = 1;
+        let daemon = DaemonStats {
+            connections_created: 2,
+            exceptions: {
+                let mut e = [0; vsnic_contract::exception::NUM_REASONS];
+                e[Reason::Syn as usize] = 2;
+                e
+            },
+            ..Default::default()
+        };
+        let device = vec![
+            DeviceFigure::counter("sim_cycles_total", String::new(), "", 12345),
+            DeviceFigure::counter("sim_port_rx_frames_total", "port=\"1\"".into(), "", 9),
+        ];
+        let out = format_nic_stats(&nic, &daemon, &device);
+        let line = |name: &str| -> Option<String> {
+            out.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .map(|l| l.split_whitespace().nth(1).unwrap().to_string())
+        };
+        assert_eq!(line("rx_frames").as_deref(), Some("10"), "{out}");
+        assert_eq!(line("fastpath").as_deref(), Some("7"));
+        assert_eq!(line(Reason::Syn.name()).as_deref(), Some("2"));
+        assert_eq!(line(Reason::Miss.name()).as_deref(), Some("1"));
+        assert_eq!(
+            line(Reason::Fragment.name()),
+            None,
+            "zero reasons are left out"
+        );
+        assert_eq!(line("sim_cycles").as_deref(), Some("12345"));
+        assert_eq!(line("sim_port_rx_frames{port=\"1\"}").as_deref(), Some("9"));
+        assert_eq!(line("connections_created").as_deref(), Some("2"));
+        assert_eq!(
+            line(&format!("exceptions{{{}}}", Reason::Syn.name())).as_deref(),
+            Some("2")
+        );
+        for heading in ["NIC", "NIC exceptions by reason", "Device", "Daemon"] {
+            assert!(out.lines().any(|l| l == heading), "{heading}: {out}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
+use crate::backend::DeviceFigure;
 use crate::conn::ConnInfo;
 use crate::daemon::DaemonStats;
 use crate::driver::NicCounters;
@@ -97,6 +98,9 @@ pub enum Response {
     Counters {
         nic: Box<NicCounters>,
         daemon: Box<DaemonStats>,
+        /// The device's own figures (the simulator's cycles, ports, ...).
+        #[serde(default)]
+        device: Vec<DeviceFigure>,
     },
     Timeouts {
         tcp: u32,

@@ -1454,6 +1454,7 @@ impl<B: NicBackend> Daemon<B> {
                     Ok(nic) => Response::Counters {
                         nic: Box::new(nic),
                         daemon: Box::new(self.stats.clone()),
+                        device: self.driver.backend().device_figures(),
                     },
                     Err(e) => Response::Error {
                         message: e.to_string(),
@@ -1465,6 +1466,7 @@ impl<B: NicBackend> Daemon<B> {
                 Ok(Response::Metrics {
                     text: metrics::render(
                         nic.as_ref(),
+                        &self.driver.backend().device_figures(),
                         &self.stats,
                         &self.services.list(),
                         self.conns.len(),

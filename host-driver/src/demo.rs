@@ -5,6 +5,7 @@
 //! run both and assert on the reports.
 
 use crate::backend::sim::SimBackend;
+use crate::backend::DeviceFigure;
 use crate::control::{self, Request, Response};
 use crate::daemon::{Daemon, DaemonConfig, DaemonStats, PortConfig, RealConfig, ServiceConfig};
 use crate::driver::{Driver, DriverConfig, NicCounters};
@@ -76,6 +77,8 @@ pub struct DemoReport {
     pub nic: NicCounters,
     pub daemon: DaemonStats,
     pub sim: SimStats,
+    /// The device figures the daemon reported over the control socket (`vsnicadm --nic-stats`).
+    pub device: Vec<DeviceFigure>,
     /// Frames the NIC sent on each port, and how many of the IPv4/TCP ones had a bad checksum.
     pub wire_frames: [usize; 2],
     pub wire_bad_checksums: usize,
@@ -252,7 +255,12 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("control socket: {e}"))?;
-    let Response::Counters { nic, daemon } = resp else {
+    let Response::Counters {
+        nic,
+        daemon,
+        device,
+    } = resp
+    else {
         return Err(format!("unexpected control response {resp:?}"));
     };
     let _ = stop_tx.send(());
@@ -312,6 +320,7 @@ pub async fn run(cfg: DemoConfig) -> Result<DemoReport, String> {
         nic: *nic,
         daemon: *daemon,
         sim: sim_stats,
+        device,
         wire_frames: [frames[0].len(), frames[1].len()],
         wire_bad_checksums: bad_checksums(&frames[0]) + bad_checksums(&frames[1]),
         elapsed: started.elapsed(),
@@ -364,9 +373,12 @@ pub fn print(r: &DemoReport, cfg: &DemoConfig) {
         "daemon: {} connections installed, {} ARP replies, {} ARP requests, {} SYN retransmits, {} collisions",
         d.connections_created, d.arp_replies_sent, d.arp_requests_sent, d.syn_retransmits, d.table_collisions
     );
+    let busy = r.sim.clocking_time.as_secs_f64();
     println!(
-        "simulator: {} cycles, {} exceptions DMA'd, {} host frames injected, {} interrupts; wire: {} + {} frames, {} bad checksums",
-        r.sim.cycles, r.sim.exceptions, r.sim.host_tx_frames, r.sim.irqs, r.wire_frames[0], r.wire_frames[1], r.wire_bad_checksums
+        "simulator: {} cycles ({:.0} cycles/s while clocking), {} exceptions DMA'd, {} host frames injected, {} interrupts; wire: {} + {} frames, {} bad checksums",
+        r.sim.cycles,
+        if busy > 0.0 { r.sim.cycles as f64 / busy } else { 0.0 },
+        r.sim.exceptions, r.sim.host_tx_frames, r.sim.irqs, r.wire_frames[0], r.wire_frames[1], r.wire_bad_checksums
     );
     println!(
         "result: {} in {:.1} s",

@@ -725,7 +725,7 @@ pub async fn run(cfg: FtpDemoConfig) -> Result<FtpReport, String> {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("control socket: {e}"))?;
-    let Response::Counters { nic, daemon } = resp else {
+    let Response::Counters { nic, daemon, .. } = resp else {
         return Err(format!("unexpected control response {resp:?}"));
     };
     let _ = stop_tx.send(());

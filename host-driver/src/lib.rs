@@ -11,6 +11,7 @@
 //! * [`daemon`] — the event loop and exception handling.
 //! * [`control`] — the JSON-lines control socket.
 //! * [`cli`] — `vsnicadm` argument parsing and output.
+//! * [`simcfg`] — the simulator's settings for `vsnicd --backend sim` (`[sim]` and flags).
 #![deny(unsafe_code)]
 
 pub mod app;
@@ -29,6 +30,7 @@ pub mod nicstate;
 pub mod sched;
 pub mod service;
 pub mod signals;
+pub mod simcfg;
 pub mod state;
 
 pub use backend::{BackendError, DmaBuf, NicBackend};

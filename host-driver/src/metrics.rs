@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 use vsnic_contract::Reason;
 
+use crate::backend::DeviceFigure;
 use crate::control::{ControlMsg, Request, Response};
 use crate::daemon::DaemonStats;
 use crate::driver::NicCounters;
@@ -34,6 +35,7 @@ fn one(v: u64) -> Vec<(String, u64)> {
 /// Render every counter.
 pub fn render(
     nic: Option<&NicCounters>,
+    device: &[DeviceFigure],
     d: &DaemonStats,
     services: &[ServiceInfo],
     connections: usize,
@@ -95,6 +97,19 @@ pub fn render(
             "Exceptions per reason (NIC).",
             &by_reason,
         );
+    }
+    // The device's own figures, one metric per name (labelled samples grouped).
+    let mut i = 0;
+    while i < device.len() {
+        let f = &device[i];
+        let n = device[i..].iter().take_while(|g| g.name == f.name).count();
+        let samples: Vec<_> = device[i..i + n]
+            .iter()
+            .map(|g| (g.labels.clone(), g.value))
+            .collect();
+        let kind = if f.counter { "counter" } else { "gauge" };
+        metric(&mut o, &f.name, kind, &f.help, &samples);
+        i += n;
     }
     let by_reason: Vec<_> = d
         .exceptions

@@ -323,6 +323,21 @@ fn many_connections_distribution_listing_and_expiry() {
     assert!((95..=120).contains(&a) && (30..=40).contains(&b), "{a} {b}");
     let tx = wait_tx(&d, a + b);
     assert!(tx.iter().all(|t| !t.bypass), "only re-injected SYNs");
+    // the daemon's and the NIC's counters, as `--nic-stats` prints them
+    let stats = stdout(&vsnicadm(s, &["--nic-stats"]));
+    let value = |name: &str| -> Option<usize> {
+        stats
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+    };
+    assert_eq!(value("connections_created"), Some(a + b), "{stats}");
+    assert_eq!(
+        value(&format!("exceptions{{{}}}", Reason::Syn.name())),
+        Some(n as usize),
+        "{stats}"
+    );
+    assert!(value("rx_frames").is_some(), "{stats}");
     assert_eq!(d.nic.valid_buckets().len(), 2 * (a + b));
     let plain = stdout(&vsnicadm(s, &["-L", "-n"]));
     assert!(

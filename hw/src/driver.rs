@@ -82,7 +82,13 @@ pub struct Harness<const W: usize, const T: usize> {
     read_pending: bool,
     /// Number of cycles the input was busy (for utilisation figures).
     pub busy_cycles: u64,
+    sampler: Option<Sampler>,
 }
+
+/// Called after each clock edge has settled with the circuit (a waveform writer):
+/// `(time_in_cycles, half, core)` where time is `cycle + 0.5` after the falling edge
+/// (`half` true) and `cycle + 1` after the rising edge (`half` false), so times only grow.
+pub type Sampler = Box<dyn FnMut(u64, bool, &dyn Block) + Send>;
 
 impl<const W: usize, const T: usize> Default for Harness<W, T> {
     fn default() -> Self {
@@ -105,6 +111,7 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             reads: VecDeque::new(),
             read_pending: false,
             busy_cycles: 0,
+            sampler: None,
         }
     }
 
@@ -197,6 +204,11 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         }
     }
 
+    /// Observe the circuit after every clock edge (none: stop). Costs nothing when unset.
+    pub fn set_sampler(&mut self, sampler: Option<Sampler>) {
+        self.sampler = sampler;
+    }
+
     /// One clock cycle. With `feed` false the input stays idle this cycle (an idle gap).
     pub fn step(&mut self, feed: bool) {
         let c = &mut self.core;
@@ -236,6 +248,9 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         }
         c.clock.next = false.into();
         assert!(simulate(&mut **c, 200), "core did not settle");
+        if let Some(f) = self.sampler.as_mut() {
+            f(self.cycle, true, &**c);
+        }
         // Outputs of this cycle.
         if was_pending {
             self.reads.push_back(c.csr_rdata.val().to_u32());
@@ -260,5 +275,8 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         c.clock.next = true.into();
         assert!(simulate(&mut **c, 200), "core did not settle");
         self.cycle += 1;
+        if let Some(f) = self.sampler.as_mut() {
+            f(self.cycle, false, &**c);
+        }
     }
 }

@@ -23,4 +23,4 @@ pub mod tap;
 pub mod vcd;
 
 pub use nic::SimNic;
-pub use runner::{SimConfig, Simulator};
+pub use runner::{SimConfig, Simulator, VcdTrace};

@@ -8,6 +8,8 @@
 
 use crate::attach::Attachment;
 use crate::nic::{SimNic, SimStats};
+use crate::vcd::Window;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
@@ -26,6 +28,15 @@ pub struct SimConfig {
     pub table_bits: usize,
     /// Core clock (156.25 MHz for 10 GbE at 64 bit, 250 MHz for 100 GbE at 512 bit).
     pub clock_hz: f64,
+    /// Waveforms: a window of cycles of the core's signals to a VCD file (off by default).
+    pub vcd: Option<VcdTrace>,
+}
+
+/// Where and when to write waveforms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VcdTrace {
+    pub path: PathBuf,
+    pub window: Window,
 }
 
 impl Default for SimConfig {
@@ -34,6 +45,7 @@ impl Default for SimConfig {
             width: 64,
             table_bits: 12,
             clock_hz: 156.25e6,
+            vcd: None,
         }
     }
 }
@@ -44,6 +56,8 @@ struct State {
     nic: SimNic,
     attachments: Vec<(usize, Box<dyn Attachment>)>,
     idle_time: Duration,
+    /// Real time spent clocking the core.
+    clocking_time: Duration,
     clock_hz: f64,
 }
 
@@ -100,12 +114,16 @@ impl Simulator {
         if !(cfg.clock_hz.is_finite() && cfg.clock_hz > 0.0) {
             return Err(format!("bad clock frequency {}", cfg.clock_hz));
         }
-        let nic = SimNic::new(cfg.width, cfg.table_bits)?;
+        let mut nic = SimNic::new(cfg.width, cfg.table_bits)?;
+        if let Some(t) = &cfg.vcd {
+            nic.trace_vcd(&t.path, t.window, cfg.clock_hz)?;
+        }
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 nic,
                 attachments: Vec::new(),
                 idle_time: Duration::ZERO,
+                clocking_time: Duration::ZERO,
                 clock_hz: cfg.clock_hz,
             }),
             wake: Condvar::new(),
@@ -166,7 +184,11 @@ impl Simulator {
     }
 
     pub fn stats(&self) -> SimStats {
-        self.lock().nic.stats()
+        let st = self.lock();
+        SimStats {
+            clocking_time: st.clocking_time,
+            ..st.nic.stats()
+        }
     }
 
     /// Stop clocking (also done on drop).
@@ -210,12 +232,14 @@ fn run(shared: Arc<Shared>) {
     while !shared.stop.load(Ordering::SeqCst) {
         let next_poll = st.service_attachments();
         if st.nic.has_work() {
+            let t0 = Instant::now();
             for _ in 0..BATCH {
                 st.nic.step();
                 if !st.nic.has_work() {
                     break;
                 }
             }
+            st.clocking_time += t0.elapsed();
             let irq = st.nic.engine.take_irq();
             drop(st);
             if irq {

@@ -4,7 +4,8 @@
 use vsnic_contract::Reason;
 use vsnic_host::demo::{self, DemoConfig, DemoReport};
 use vsnic_sim::endpoint::Status;
-use vsnic_sim::SimConfig;
+use vsnic_sim::vcd::Window;
+use vsnic_sim::{SimConfig, VcdTrace};
 
 fn check(r: &DemoReport, cfg: &DemoConfig) {
     demo::print(r, cfg);
@@ -65,6 +66,24 @@ fn check(r: &DemoReport, cfg: &DemoConfig) {
     // Every IPv4/TCP frame the NIC put on the wire has valid checksums.
     assert_eq!(r.wire_bad_checksums, 0);
     assert!(r.wire_frames[0] > 0 && r.wire_frames[1] > 0);
+    // The simulator's live figures reached the control socket (what `vsnicadm --nic-stats`
+    // prints): taken before the final snapshot, so never ahead of it.
+    let fig = |name: &str| -> Vec<u64> {
+        r.device
+            .iter()
+            .filter(|f| f.name == name)
+            .map(|f| f.value)
+            .collect()
+    };
+    let cycles = fig("sim_cycles_total");
+    assert!(cycles.len() == 1 && cycles[0] > 0 && cycles[0] <= r.sim.cycles);
+    assert!(fig("sim_cycles_per_second")[0] > 0);
+    let rx = fig("sim_port_rx_frames_total");
+    assert_eq!(rx.len(), 2, "one figure per port");
+    assert!(rx
+        .iter()
+        .zip(r.sim.rx_frames)
+        .all(|(a, b)| *a > 0 && *a <= b));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,8 +95,38 @@ async fn tcp_connections_through_the_simulated_nic_64bit() {
         download: 30_000,
         ..Default::default()
     };
+    // with waveforms of the first 3000 cycles (the ARP and SYN exchanges)
+    let dir = std::env::temp_dir().join(format!("vsnic-e2e-vcd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let vcd = dir.join("core.vcd");
+    let cfg = DemoConfig {
+        sim: SimConfig {
+            vcd: Some(VcdTrace {
+                path: vcd.clone(),
+                window: Window {
+                    start: 0,
+                    cycles: 3000,
+                },
+            }),
+            ..cfg.sim
+        },
+        ..cfg
+    };
     let r = demo::run(cfg.clone()).await.expect("scenario runs");
     check(&r, &cfg);
+    let text = std::fs::read_to_string(&vcd).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(text.contains("$enddefinitions") && text.contains("s_valid"));
+    let last: u64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('#')?.parse().ok())
+        .max()
+        .unwrap();
+    assert_eq!(
+        last,
+        2999 * 6400 + 3200,
+        "the window ends after cycle 2999 (6.4 ns cycles)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,6 +136,7 @@ async fn tcp_connections_through_the_simulated_nic_512bit() {
             width: 512,
             table_bits: 8,
             clock_hz: 250e6,
+            ..Default::default()
         },
         clients: 2,
         servers: 2,

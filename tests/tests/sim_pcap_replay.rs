@@ -196,6 +196,7 @@ fn pcap_replay_matches_golden() {
         width: 64,
         table_bits: TABLE_BITS,
         clock_hz: 156.25e6,
+        ..Default::default()
     })
     .unwrap();
     let key = FlowKey {

@@ -169,6 +169,7 @@ async fn transfer(width: usize, table_bits: usize, clock_hz: f64) -> Result<(), 
         width,
         table_bits,
         clock_hz,
+        ..Default::default()
     })?);
     for (port, name) in [(0, &tap_c), (1, &tap_s)] {
         let spec: PortSpec = format!("tap:{name}").parse()?;

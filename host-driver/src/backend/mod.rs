@@ -2,6 +2,7 @@
 //! DMA-able host memory and the exception interrupt. Implemented by the VFIO backend (real
 //! hardware), the simulator backend and [`fake::FakeNic`] (in-memory, for tests).
 
+use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 pub mod fake;
@@ -43,4 +44,44 @@ pub trait NicBackend: Send + Sync + 'static {
     fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError>;
     fn dma_write(&self, buf: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError>;
     fn wait_irq(&self) -> impl Future<Output = Result<(), BackendError>> + Send;
+    /// Figures the device offers beyond the contract's counter block (the simulator's cycles
+    /// and port FIFOs, ...), for `vsnicadm --nic-stats` and the metrics. None by default.
+    fn device_figures(&self) -> Vec<DeviceFigure> {
+        Vec::new()
+    }
+}
+
+/// One figure of a device, named like a Prometheus metric (without the `vsnic_` prefix).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceFigure {
+    pub name: String,
+    /// Prometheus labels, e.g. `port="0"` (empty: none).
+    #[serde(default)]
+    pub labels: String,
+    pub help: String,
+    /// A monotonic counter (else a gauge).
+    pub counter: bool,
+    pub value: u64,
+}
+
+impl DeviceFigure {
+    pub fn counter(name: &str, labels: String, help: &str, value: u64) -> DeviceFigure {
+        DeviceFigure {
+            name: name.into(),
+            labels,
+            help: help.into(),
+            counter: true,
+            value,
+        }
+    }
+
+    pub fn gauge(name: &str, help: &str, value: u64) -> DeviceFigure {
+        DeviceFigure {
+            name: name.into(),
+            labels: String::new(),
+            help: help.into(),
+            counter: false,
+            value,
+        }
+    }
 }

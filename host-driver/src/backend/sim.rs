@@ -1,9 +1,10 @@
 //! The simulator backend: the daemon drives the bundled cycle simulator exactly as it drives a
 //! board — registers, DMA memory and the interrupt, nothing else.
 
-use super::{BackendError, DmaBuf, NicBackend};
+use super::{BackendError, DeviceFigure, DmaBuf, NicBackend};
 use std::sync::Arc;
 use tokio::sync::Notify;
+use vsnic_sim::nic::SimStats;
 use vsnic_sim::Simulator;
 
 pub struct SimBackend {
@@ -82,4 +83,95 @@ impl NicBackend for SimBackend {
         self.irq.notified().await;
         Ok(())
     }
+
+    fn device_figures(&self) -> Vec<DeviceFigure> {
+        sim_figures(&self.sim.stats())
+    }
+}
+
+/// The simulator's live figures as device figures.
+pub fn sim_figures(s: &SimStats) -> Vec<DeviceFigure> {
+    let busy = s.clocking_time.as_secs_f64();
+    let speed = if busy > 0.0 {
+        (s.cycles as f64 / busy) as u64
+    } else {
+        0
+    };
+    let mut v = vec![
+        DeviceFigure::counter(
+            "sim_cycles_total",
+            String::new(),
+            "Core cycles simulated.",
+            s.cycles,
+        ),
+        DeviceFigure::counter(
+            "sim_clocking_microseconds_total",
+            String::new(),
+            "Real time spent clocking the core.",
+            s.clocking_time.as_micros() as u64,
+        ),
+        DeviceFigure::gauge(
+            "sim_cycles_per_second",
+            "Simulated cycles per second of real time while clocking.",
+            speed,
+        ),
+    ];
+    let ports = [
+        (
+            "sim_port_rx_frames_total",
+            "Frames received from the wire, per port.",
+            &s.rx_frames,
+        ),
+        (
+            "sim_port_tx_frames_total",
+            "Frames sent to the wire, per port.",
+            &s.tx_frames,
+        ),
+        (
+            "sim_port_rx_overflow_total",
+            "Frames dropped because the port's RX FIFO was full.",
+            &s.rx_overflow,
+        ),
+    ];
+    for (name, help, per_port) in ports {
+        for (i, n) in per_port.iter().enumerate() {
+            v.push(DeviceFigure::counter(
+                name,
+                format!("port=\"{i}\""),
+                help,
+                *n,
+            ));
+        }
+    }
+    for (name, help, n) in [
+        (
+            "sim_host_tx_frames_total",
+            "Frames the host queued for transmission.",
+            s.host_tx_frames,
+        ),
+        (
+            "sim_exceptions_total",
+            "Exceptions the core sent to the queue engine.",
+            s.exceptions,
+        ),
+        ("sim_irqs_total", "Interrupts raised.", s.irqs),
+        (
+            "sim_dma_faults_total",
+            "DMA accesses outside host buffers.",
+            s.dma_faults,
+        ),
+        (
+            "sim_exception_ring_drops_total",
+            "Exceptions dropped: ring full or not configured.",
+            s.exc_ring_drops,
+        ),
+        (
+            "sim_tx_bad_descriptors_total",
+            "Host TX descriptors refused.",
+            s.tx_bad_desc,
+        ),
+    ] {
+        v.push(DeviceFigure::counter(name, String::new(), help, n));
+    }
+    v
 }

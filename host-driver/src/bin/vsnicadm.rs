@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Action::List(_) | Action::Save { .. } => Request::List,
         Action::ListConnections => Request::Connections,
         Action::ListTimeouts => Request::Timeouts,
+        Action::NicStats => Request::Counters,
         Action::Restore => {
             let mut text = String::new();
             if let Err(e) = std::io::stdin().read_to_string(&mut text) {
@@ -63,8 +64,12 @@ fn main() -> ExitCode {
             print!("{}", cli::format_timeouts(tcp, tcpfin, udp));
             ExitCode::SUCCESS
         }
-        Ok(Response::Counters { nic, daemon }) => {
-            println!("{nic:#?}\n{daemon:#?}");
+        Ok(Response::Counters {
+            nic,
+            daemon,
+            device,
+        }) => {
+            print!("{}", cli::format_nic_stats(&nic, &daemon, &device));
             ExitCode::SUCCESS
         }
         Ok(Response::Metrics { text }) => {

@@ -11,6 +11,7 @@ use vsnic_host::backend::sim::SimBackend;
 use vsnic_host::daemon::{Daemon, DaemonConfig};
 use vsnic_host::demo::{self, DemoConfig};
 use vsnic_host::driver::{Driver, DriverConfig};
+use vsnic_host::simcfg::{self, SimArgs, SimSection, VcdSection};
 use vsnic_sim::{SimConfig, Simulator};
 
 #[derive(Debug, Parser)]
@@ -28,15 +29,15 @@ struct Args {
     /// Daemon configuration (TOML: ports, services).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Simulator: data-path width in bits (64 or 512).
-    #[arg(long, default_value_t = 64)]
-    width: usize,
-    /// Simulator: log2 of the number of table buckets (8, 12 or 16).
-    #[arg(long, default_value_t = 12)]
-    table_bits: usize,
-    /// Simulator: core clock in MHz.
-    #[arg(long, default_value_t = 156.25)]
-    clock_mhz: f64,
+    /// Simulator: data-path width in bits (64 or 512) [default: 64, or the config's [sim]].
+    #[arg(long)]
+    width: Option<usize>,
+    /// Simulator: log2 of the number of table buckets (8, 12 or 16) [default: 12].
+    #[arg(long)]
+    table_bits: Option<usize>,
+    /// Simulator: core clock in MHz [default: 156.25].
+    #[arg(long)]
+    clock_mhz: Option<f64>,
     /// Run the built-in scenario (in-process clients and servers on the simulated NIC), print
     /// what happened and exit.
     #[arg(long)]
@@ -50,8 +51,19 @@ struct Args {
     /// Simulator: attach something to NIC port PORT (repeatable): `0=tap:NAME` (a TAP device),
     /// `1=pcap:IN.pcap,OUT.pcap` (replay IN, capture what the NIC sends to OUT; either may be
     /// empty), `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N` (an in-process TCP server).
+    /// Replaces the config's `[sim] attach` for that port.
     #[arg(long = "port", value_name = "PORT=SPEC")]
     ports: Vec<vsnic_sim::attach::PortAttachment>,
+    /// Simulator: write the core's signals over a window of cycles to this VCD file (GTKWave
+    /// opens it). Off by default.
+    #[arg(long, value_name = "FILE")]
+    vcd: Option<PathBuf>,
+    /// Simulator: first core cycle of the VCD window.
+    #[arg(long, default_value_t = 0, requires = "vcd")]
+    vcd_start: u64,
+    /// Simulator: length of the VCD window in cycles (at least 1).
+    #[arg(long, default_value_t = 10_000, requires = "vcd", value_parser = clap::value_parser!(u64).range(1..))]
+    vcd_cycles: u64,
     /// Simulator: print live counters (cycles/s, frames, exceptions, drops) to stderr every this
     /// many seconds (0: never).
     #[arg(long, default_value_t = 0)]
@@ -93,15 +105,34 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             args.backend
         ));
     }
-    let sim_cfg = SimConfig {
+    // The config file: the daemon's part and the simulator's `[sim]` section.
+    let (file_cfg, file_sim) = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            let daemon: DaemonConfig =
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            let sim = SimSection::from_toml(&text).map_err(|e| format!("{}: {e}", p.display()))?;
+            (Some(daemon), sim)
+        }
+        None => (None, SimSection::default()),
+    };
+    let cli_sim = SimArgs {
         width: args.width,
         table_bits: args.table_bits,
-        clock_hz: args.clock_mhz * 1e6,
+        clock_mhz: args.clock_mhz,
+        ports: args.ports.clone(),
+        vcd: args.vcd.as_ref().map(|path| VcdSection {
+            path: path.clone(),
+            start: args.vcd_start,
+            cycles: args.vcd_cycles,
+        }),
     };
+    let (sim_cfg, ports) = simcfg::merge(&file_sim, &cli_sim)?;
     if args.demo {
-        if !args.ports.is_empty() {
+        if !ports.is_empty() {
             return Err(
-                "--port attaches to the daemon's simulator; --demo brings its own hosts".into(),
+                "--port and [sim] attach attach to the daemon's simulator; --demo brings its own hosts".into(),
             );
         }
         if args.clients == 0 || args.clients > 64 || args.servers == 0 || args.servers > 32 {
@@ -116,8 +147,12 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         let report = demo::run(cfg.clone()).await?;
         demo::print(&report, &cfg);
         // Then FTP through the helper: passive and active mode.
+        // (a --vcd trace covers the TCP scenario only)
         let ftp = vsnic_host::ftpdemo::run(vsnic_host::ftpdemo::FtpDemoConfig {
-            sim: cfg.sim.clone(),
+            sim: SimConfig {
+                vcd: None,
+                ..cfg.sim.clone()
+            },
             ..Default::default()
         })
         .await?;
@@ -129,17 +164,12 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             ExitCode::FAILURE
         });
     }
-    let mut cfg: DaemonConfig = match &args.config {
-        Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
-        }
-        None => return Err("--config FILE is required (or --demo); see README".into()),
+    let Some(mut cfg) = file_cfg else {
+        return Err("--config FILE is required (or --demo); see README".into());
     };
     cfg.control_socket = Some(args.socket.clone());
     let sim = Arc::new(Simulator::start(&sim_cfg)?);
-    attach_ports(&sim, &args.ports)?;
+    attach_ports(&sim, &ports)?;
     if args.stats_every > 0 {
         spawn_stats(sim.clone(), Duration::from_secs(args.stats_every));
     }

@@ -1,0 +1,205 @@
+//! The simulator's settings for `vsnicd --backend sim`: the `[sim]` section of the config file
+//! merged with the command line (a flag given on the command line wins; an attachment given for a
+//! port on the command line replaces the file's attachment for that port).
+//!
+//! ```toml
+//! [sim]
+//! width = 64              # data-path bits: 64 or 512
+//! table_bits = 12         # log2 of the table's buckets: 8, 12 or 16
+//! clock_mhz = 156.25
+//! attach = ["0=tap:vs0", "1=pcap:in.pcap,out.pcap"]   # PORT=SPEC, as `--port`
+//! vcd = { path = "core.vcd", start = 0, cycles = 10000 }   # waveforms (off when absent)
+//! ```
+//! The daemon itself ignores the section; a SIGHUP reload does not change the simulator.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use vsnic_sim::attach::PortAttachment;
+use vsnic_sim::vcd::Window;
+use vsnic_sim::{SimConfig, VcdTrace};
+
+/// The `[sim]` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimSection {
+    pub width: Option<usize>,
+    pub table_bits: Option<usize>,
+    pub clock_mhz: Option<f64>,
+    #[serde(default)]
+    pub attach: Vec<String>,
+    pub vcd: Option<VcdSection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VcdSection {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub start: u64,
+    #[serde(default = "default_vcd_cycles")]
+    pub cycles: u64,
+}
+
+fn default_vcd_cycles() -> u64 {
+    10_000
+}
+
+/// Only the `[sim]` section of a whole config file (everything else is the daemon's).
+#[derive(Debug, Default, Deserialize)]
+struct FileView {
+    #[serde(default)]
+    sim: SimSection,
+}
+
+impl SimSection {
+    /// The `[sim]` section of a config file's text (absent: empty).
+    pub fn from_toml(text: &str) -> Result<SimSection, String> {
+        toml::from_str::<FileView>(text)
+            .map(|v| v.sim)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What the command line said (`None`: not given).
+#[derive(Debug, Clone, Default)]
+pub struct SimArgs {
+    pub width: Option<usize>,
+    pub table_bits: Option<usize>,
+    pub clock_mhz: Option<f64>,
+    pub ports: Vec<PortAttachment>,
+    pub vcd: Option<VcdSection>,
+}
+
+/// The simulator's configuration and its port attachments, from the file's section and the
+/// command line.
+pub fn merge(file: &SimSection, cli: &SimArgs) -> Result<(SimConfig, Vec<PortAttachment>), String> {
+    let d = SimConfig::default();
+    let clock_mhz = cli.clock_mhz.or(file.clock_mhz).unwrap_or(d.clock_hz / 1e6);
+    if !(clock_mhz.is_finite() && clock_mhz > 0.0 && clock_mhz <= 10_000.0) {
+        return Err(format!("clock {clock_mhz} MHz: must be in (0, 10000]"));
+    }
+    let vcd = cli.vcd.as_ref().or(file.vcd.as_ref());
+    if let Some(v) = vcd {
+        if v.cycles == 0 {
+            return Err("the VCD window must be at least 1 cycle".into());
+        }
+    }
+    let cfg = SimConfig {
+        width: cli.width.or(file.width).unwrap_or(d.width),
+        table_bits: cli.table_bits.or(file.table_bits).unwrap_or(d.table_bits),
+        clock_hz: clock_mhz * 1e6,
+        vcd: vcd.map(|v| VcdTrace {
+            path: v.path.clone(),
+            window: Window {
+                start: v.start,
+                cycles: v.cycles,
+            },
+        }),
+    };
+    let mut ports: Vec<PortAttachment> = Vec::new();
+    for a in &file.attach {
+        let a: PortAttachment = a.parse().map_err(|e| format!("[sim] attach: {e}"))?;
+        if ports.iter().any(|p| p.port == a.port) {
+            return Err(format!("[sim] attach: port {} given twice", a.port));
+        }
+        ports.push(a);
+    }
+    let mut seen = Vec::new();
+    for a in &cli.ports {
+        if seen.contains(&a.port) {
+            return Err(format!("--port: port {} given twice", a.port));
+        }
+        seen.push(a.port);
+        ports.retain(|p| p.port != a.port);
+        ports.push(a.clone());
+    }
+    ports.sort_by_key(|p| p.port);
+    Ok((cfg, ports))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_is_read_beside_the_daemon_config() {
+        let text = r#"
+tick_ms = 1000
+[sim]
+width = 512
+table_bits = 8
+attach = ["0=tap:vs0", "1=pcap:in.pcap,out.pcap"]
+vcd = { path = "core.vcd", cycles = 500 }
+
+[[ports]]
+mac = [2, 94, 0, 0, 0, 1]
+addr = "10.0.0.1"
+prefix = 24
+"#;
+        let s = SimSection::from_toml(text).unwrap();
+        assert_eq!(s.width, Some(512));
+        assert_eq!(s.attach.len(), 2);
+        assert_eq!(s.vcd.as_ref().unwrap().start, 0);
+        // the daemon's own parse is not disturbed by the section
+        let d: crate::DaemonConfig = toml::from_str(text).unwrap();
+        assert_eq!(d.ports.len(), 1);
+        let (cfg, ports) = merge(&s, &SimArgs::default()).unwrap();
+        assert_eq!((cfg.width, cfg.table_bits), (512, 8));
+        assert_eq!(cfg.clock_hz, 156.25e6);
+        assert_eq!(cfg.vcd.unwrap().window.cycles, 500);
+        assert_eq!(ports.iter().map(|p| p.port).collect::<Vec<_>>(), [0, 1]);
+    }
+
+    #[test]
+    fn no_section_means_defaults() {
+        let s = SimSection::from_toml("tick_ms = 5\n").unwrap();
+        assert_eq!(s, SimSection::default());
+        let (cfg, ports) = merge(&s, &SimArgs::default()).unwrap();
+        assert_eq!(cfg.width, SimConfig::default().width);
+        assert!(cfg.vcd.is_none() && ports.is_empty());
+    }
+
+    #[test]
+    fn the_command_line_wins() {
+        let s = SimSection {
+            width: Some(512),
+            clock_mhz: Some(250.0),
+            attach: vec!["0=tap:file0".into(), "1=tap:file1".into()],
+            ..Default::default()
+        };
+        let cli = SimArgs {
+            width: Some(64),
+            ports: vec!["1=tap:cli1".parse().unwrap()],
+            ..Default::default()
+        };
+        let (cfg, ports) = merge(&s, &cli).unwrap();
+        assert_eq!(cfg.width, 64);
+        assert_eq!(cfg.clock_hz, 250e6);
+        let shown: Vec<String> = ports
+            .iter()
+            .map(|p| format!("{}={}", p.port, p.spec))
+            .collect();
+        assert_eq!(shown, ["0=tap:file0", "1=tap:cli1"]);
+    }
+
+    #[test]
+    fn bad_sections_are_clear_errors() {
+        let e = SimSection::from_toml("[sim]\nwidht = 64\n").unwrap_err();
+        assert!(e.contains("widht"), "{e}");
+        let s = SimSection::from_toml("[sim]\nattach = [\"0=tap:a\", \"0=tap:b\"]\n").unwrap();
+        assert!(merge(&s, &SimArgs::default())
+            .unwrap_err()
+            .contains("port 0 given twice"));
+        let s = SimSection::from_toml("[sim]\nattach = [\"x=tap:a\"]\n").unwrap();
+        assert!(merge(&s, &SimArgs::default())
+            .unwrap_err()
+            .contains("not a port number"));
+        let s = SimSection::from_toml("[sim]\nclock_mhz = -1.0\n").unwrap();
+        assert!(merge(&s, &SimArgs::default()).unwrap_err().contains("MHz"));
+        let s = SimSection::from_toml("[sim]\nvcd = { path = \"x.vcd\", cycles = 0 }\n").unwrap();
+        assert!(merge(&s, &SimArgs::default())
+            .unwrap_err()
+            .contains("at least 1 cycle"));
+    }
+}
