@@ -177,6 +177,12 @@ pub struct Driver<B: NicBackend> {
     bad_exc_desc: u64,
     /// What the driver last wrote to each table bucket (the table is write-only).
     shadow: Vec<[u32; entry::WORDS]>,
+    /// What the table block's staging registers hold (they keep their words across commands),
+    /// so a write sends only the words that differ; `None` when unknown (at open, after an
+    /// error).
+    staged: Option<[u32; entry::WORDS]>,
+    /// Register writes spent on table entries (staging words + commands).
+    pub table_reg_writes: u64,
 }
 
 impl<B: NicBackend> Driver<B> {
@@ -267,6 +273,8 @@ impl<B: NicBackend> Driver<B> {
             txq,
             bad_exc_desc: 0,
             shadow: vec![[0; entry::WORDS]; info.table_size() as usize],
+            staged: None,
+            table_reg_writes: 0,
         };
         if cfg.clear_table {
             drv.clear_table()?;
@@ -418,26 +426,40 @@ impl<B: NicBackend> Driver<B> {
         // Forget the old copy first: if a register write fails, the bucket's content is unknown
         // and reads as invalid rather than as a stale entry.
         self.shadow[index as usize] = [0; entry::WORDS];
+        self.stage(words)?;
+        self.command(table::CMD_WRITE | index)?;
+        self.shadow[index as usize] = *words;
+        Ok(())
+    }
+
+    /// Put `words` in the staging registers, writing only those that differ from what they hold.
+    fn stage(&mut self, words: &[u32; entry::WORDS]) -> Result<(), DriverError> {
+        let held = self.staged.take();
         for (i, w) in words.iter().enumerate() {
+            if held.is_some_and(|h| h[i] == *w) {
+                continue;
+            }
+            self.table_reg_writes += 1;
+            // on an error `staged` stays unknown
             self.backend
                 .write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
         }
-        self.backend
-            .write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
-        self.shadow[index as usize] = *words;
+        self.staged = Some(*words);
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: u32) -> Result<(), DriverError> {
+        self.table_reg_writes += 1;
+        self.backend.write32(self.bases.table + table::CMD, cmd)?;
         Ok(())
     }
 
     /// Invalidate every bucket (a fresh start: the host's connection table starts empty).
     pub fn clear_table(&mut self) -> Result<(), DriverError> {
         let zero = [0; entry::WORDS];
-        for (i, w) in zero.iter().enumerate() {
-            self.backend
-                .write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
-        }
+        self.stage(&zero)?;
         for index in 0..self.info.table_size() {
-            self.backend
-                .write32(self.bases.table + table::CMD, table::CMD_WRITE | index)?;
+            self.command(table::CMD_WRITE | index)?;
         }
         self.shadow.iter_mut().for_each(|w| *w = zero);
         Ok(())
@@ -632,6 +654,56 @@ mod tests {
         assert_eq!(nic.valid_buckets(), vec![5, 4095], "kept when asked to");
         drop(Driver::open(nic.clone()).unwrap());
         assert!(nic.valid_buckets().is_empty());
+    }
+
+    #[test]
+    fn only_changed_staging_words_are_written() {
+        let (nic, mut drv) = open(DriverConfig::default());
+        let mut e = Entry {
+            key: FlowKey {
+                saddr: [10, 0, 0, 2],
+                daddr: [10, 0, 0, 100],
+                sport: 40000,
+                dport: 80,
+                proto: 6,
+            },
+            valid: true,
+            action: Action::Dnat,
+            nat_addr: [10, 1, 0, 2],
+            nat_port: 80,
+            ..Entry::default()
+        };
+        // open cleared the table: all words staged as zeros, then one command per bucket
+        let start = drv.table_reg_writes;
+        drv.write_entry(1, &e).unwrap();
+        let nonzero = e.to_words().iter().filter(|w| **w != 0).count() as u64;
+        assert_eq!(drv.table_reg_writes - start, nonzero + 1);
+        // the same entry again: only the command
+        let start = drv.table_reg_writes;
+        drv.write_entry(2, &e).unwrap();
+        assert_eq!(drv.table_reg_writes - start, 1);
+        // one field changed: the words it lives in, and the command
+        e.nat_port = 8080;
+        let before = drv.read_entry(2).unwrap().to_words();
+        let changed = e
+            .to_words()
+            .iter()
+            .zip(before)
+            .filter(|(a, b)| **a != *b)
+            .count() as u64;
+        assert!(changed >= 1);
+        let start = drv.table_reg_writes;
+        drv.write_entry(3, &e).unwrap();
+        assert_eq!(drv.table_reg_writes - start, changed + 1);
+        // whatever was skipped, every bucket holds exactly its entry
+        e.nat_port = 80;
+        assert_eq!(nic.table_words(1), e.to_words());
+        assert_eq!(nic.table_words(2), e.to_words());
+        e.nat_port = 8080;
+        assert_eq!(nic.table_words(3), e.to_words());
+        drv.clear_entry(2).unwrap();
+        assert_eq!(nic.table_words(2), [0; entry::WORDS]);
+        assert_eq!(nic.valid_buckets(), vec![1, 3]);
     }
 
     #[test]

@@ -66,29 +66,75 @@ impl Layout {
 /// Read `bits` (at most 64 wide) from a little-endian array of 32-bit words.
 pub fn get_bits(words: &[u32], bits: Field) -> u64 {
     let mut v = 0u64;
-    for (n, bit) in bits.enumerate() {
-        if words[bit / 32] >> (bit % 32) & 1 == 1 {
-            v |= 1 << n;
-        }
+    let mut bit = bits.start;
+    while bit < bits.end {
+        // the part of the field inside word `bit / 32`
+        let lo = bit % 32;
+        let n = (32 - lo).min(bits.end - bit);
+        let part = (words[bit / 32] >> lo) as u64 & ((1u64 << n) - 1);
+        v |= part << (bit - bits.start);
+        bit += n;
     }
     v
 }
 
 /// Write `value` into `bits` (at most 64 wide) of a little-endian array of 32-bit words.
 pub fn set_bits(words: &mut [u32], bits: Field, value: u64) {
-    for (n, bit) in bits.enumerate() {
-        let mask = 1u32 << (bit % 32);
-        if value >> n & 1 == 1 {
-            words[bit / 32] |= mask;
-        } else {
-            words[bit / 32] &= !mask;
-        }
+    let mut bit = bits.start;
+    while bit < bits.end {
+        let lo = bit % 32;
+        let n = (32 - lo).min(bits.end - bit);
+        let mask = (((1u64 << n) - 1) as u32) << lo;
+        let part = ((value >> (bit - bits.start)) as u32) << lo;
+        let w = &mut words[bit / 32];
+        *w = (*w & !mask) | (part & mask);
+        bit += n;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bit-at-a-time definition the word-wise accessors must match.
+    fn set_bits_slow(words: &mut [u32], bits: Field, value: u64) {
+        for (n, bit) in bits.enumerate() {
+            let mask = 1u32 << (bit % 32);
+            if value >> n & 1 == 1 {
+                words[bit / 32] |= mask;
+            } else {
+                words[bit / 32] &= !mask;
+            }
+        }
+    }
+
+    #[test]
+    fn word_wise_accessors_match_the_bitwise_definition() {
+        // every field position and width up to 64 bits in a 4-word array, a few patterns each
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for start in 0..64 {
+            for width in 1..=64 {
+                let f = start..start + width;
+                for _ in 0..3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let mut a = [x as u32, (x >> 32) as u32, !x as u32, 0x5a5a_a5a5];
+                    let mut b = a;
+                    let v = x.rotate_left(start as u32);
+                    set_bits(&mut a, f.clone(), v);
+                    set_bits_slow(&mut b, f.clone(), v);
+                    assert_eq!(a, b, "set {f:?}");
+                    let want = if width == 64 {
+                        v
+                    } else {
+                        v & ((1 << width) - 1)
+                    };
+                    assert_eq!(get_bits(&a, f.clone()), want, "get {f:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_layout_is_consistent() {

@@ -184,10 +184,10 @@ pub const BLOCKS: &[Block] = &[
                 "bits 0..16 index; bit 31 write the staged entry there in one cycle",
             ),
             reg(
-                "DATA0..DATA7",
+                "DATA0..DATA15",
                 table::DATA0,
                 Rw,
-                "entry staging words (see conn_entry layout)",
+                "entry staging words (see conn_entry layout); they keep their value across CMD writes, so a driver rewrites only the words that changed",
             ),
         ],
     },
@@ -365,6 +365,17 @@ pub fn find<E>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_staging_register_range_names_every_entry_word() {
+        extern crate std;
+        let b = BLOCKS.iter().find(|b| b.type_id == table::TYPE_ID).unwrap();
+        let r = b.regs.iter().find(|r| r.offset == table::DATA0).unwrap();
+        assert_eq!(
+            r.name,
+            std::format!("DATA0..DATA{}", crate::entry::WORDS - 1)
+        );
+    }
 
     #[test]
     fn blocks_are_ordered_and_disjoint() {

@@ -4,6 +4,8 @@
 //!
 //! A table write is staged: the host writes the entry's words into `DATA0..`, then `CMD` with
 //! the write bit and the index; the whole entry is written into the table RAM in that cycle.
+//! The staging words keep their value across commands (the contract says so; the driver relies
+//! on it to write only the words that changed).
 
 use rust_hdl::prelude::*;
 use vsnic_contract::{entry, regs};
