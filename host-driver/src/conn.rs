@@ -15,11 +15,16 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use vsnic_contract::{hash, Action, Entry, FlowKey};
+use vsnic_contract::hash::{self, HashKey};
+use vsnic_contract::{Action, Entry, FlowKey};
 
 use crate::net::Mac;
 use crate::service::{ForwardMethod, Protocol, ServiceKey};
 use crate::state::TcpState;
+
+/// Maps keyed by what clients choose (addresses, ports): a fast hash with a per-process random
+/// seed (foldhash), so keys cannot be picked to collide in bulk.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// TCP's protocol number.
 pub const PROTO_TCP: u8 = 6;
@@ -27,9 +32,10 @@ pub const PROTO_TCP: u8 = 6;
 /// Entries per bucket of the NIC table.
 pub const WAYS: usize = 1;
 
-/// The NIC bucket of a flow key.
-pub fn placement(key: &FlowKey, table_index_bits: u32) -> u32 {
-    hash::bucket(key, table_index_bits)
+/// The NIC bucket of a flow key, in a table of `2^table_index_bits` buckets whose flow hash key
+/// is `hash_key` (the driver's [`crate::driver::Driver::hash_key`]).
+pub fn placement(key: &FlowKey, table_index_bits: u32, hash_key: &HashKey) -> u32 {
+    hash::bucket_keyed(key, table_index_bits, hash_key)
 }
 
 /// One side of a connection on the NIC: the port, our MAC on it and the next hop's MAC.
@@ -71,6 +77,7 @@ impl NicPair {
         client_side: Side,
         server_side: Side,
         table_index_bits: u32,
+        hash_key: &HashKey,
     ) -> NicPair {
         let proto = id.proto.number();
         let in_entry = Entry {
@@ -96,8 +103,8 @@ impl NicPair {
             ..Entry::default()
         };
         NicPair {
-            in_bucket: placement(&in_entry.key, table_index_bits),
-            out_bucket: placement(&out_entry.key, table_index_bits),
+            in_bucket: placement(&in_entry.key, table_index_bits, hash_key),
+            out_bucket: placement(&out_entry.key, table_index_bits, hash_key),
             in_entry,
             out_entry,
         }
@@ -159,6 +166,10 @@ pub struct Connection {
     pub controller: Option<ConnKey>,
     /// Connections it controls that still exist; it outlives them.
     pub controlled: u32,
+    /// Sequence number of the SYN that opened it (the client's; the real server's for an
+    /// active-mode FTP data connection). A SYN on the same addresses with another sequence
+    /// number is not a retransmission but a new connection reusing them.
+    pub isn: Option<u32>,
 }
 
 /// A persistence template's identity: the client's network under the service's netmask.
@@ -218,29 +229,36 @@ pub enum ConnError {
 #[derive(Debug, Clone)]
 pub struct ConnTable {
     index_bits: u32,
-    conns: HashMap<ConnKey, Connection>,
+    hash_key: HashKey,
+    conns: FastMap<ConnKey, Connection>,
     /// (proto, real, client) → the connection, to find the return direction.
-    reverse: HashMap<(Protocol, SocketAddrV4, SocketAddrV4), ConnKey>,
-    /// bucket → the connection owning it.
-    buckets: HashMap<u32, ConnKey>,
-    templates: HashMap<TemplateKey, Template>,
+    reverse: FastMap<(Protocol, SocketAddrV4, SocketAddrV4), ConnKey>,
+    /// bucket → the connection owning it (one slot per NIC table bucket).
+    buckets: Vec<Option<ConnKey>>,
+    templates: FastMap<TemplateKey, Template>,
     collisions: u64,
 }
 
 impl ConnTable {
-    pub fn new(table_index_bits: u32) -> ConnTable {
+    pub fn new(table_index_bits: u32, hash_key: HashKey) -> ConnTable {
         ConnTable {
             index_bits: table_index_bits,
-            conns: HashMap::new(),
-            reverse: HashMap::new(),
-            buckets: HashMap::new(),
-            templates: HashMap::new(),
+            hash_key,
+            conns: FastMap::default(),
+            reverse: FastMap::default(),
+            buckets: vec![None; 1usize << table_index_bits.min(24)],
+            templates: FastMap::default(),
             collisions: 0,
         }
     }
 
     pub fn index_bits(&self) -> u32 {
         self.index_bits
+    }
+
+    /// The NIC's flow hash key (entries are placed with it).
+    pub fn hash_key(&self) -> &HashKey {
+        &self.hash_key
     }
 
     pub fn get(&self, id: &ConnKey) -> Option<&Connection> {
@@ -263,7 +281,7 @@ impl ConnTable {
 
     /// Who owns `bucket`, if anyone.
     pub fn bucket_owner(&self, bucket: u32) -> Option<&Connection> {
-        self.buckets.get(&bucket).and_then(|k| self.conns.get(k))
+        self.slot(bucket).and_then(|k| self.conns.get(&k))
     }
 
     /// Connections refused because a bucket was taken.
@@ -289,7 +307,17 @@ impl ConnTable {
 
     fn bucket_full(&self, bucket: u32) -> bool {
         // one way per bucket today
-        self.buckets.contains_key(&bucket)
+        self.slot(bucket).is_some()
+    }
+
+    fn slot(&self, bucket: u32) -> Option<ConnKey> {
+        self.buckets.get(bucket as usize).copied().flatten()
+    }
+
+    fn set_slot(&mut self, bucket: u32, owner: Option<ConnKey>) {
+        if let Some(s) = self.buckets.get_mut(bucket as usize) {
+            *s = owner;
+        }
     }
 
     /// Whether `id` with entries `nic` could be inserted (no duplicate, both buckets free and
@@ -318,8 +346,8 @@ impl ConnTable {
     pub fn insert(&mut self, c: Connection) -> Result<(), ConnError> {
         self.check(&c.id, c.nic.as_ref())?;
         if let Some(n) = &c.nic {
-            self.buckets.insert(n.in_bucket, c.id);
-            self.buckets.insert(n.out_bucket, c.id);
+            self.set_slot(n.in_bucket, Some(c.id));
+            self.set_slot(n.out_bucket, Some(c.id));
         }
         self.reverse.insert((c.id.proto, c.real, c.id.client), c.id);
         if let Some(ctl) = c.controller.and_then(|k| self.conns.get_mut(&k)) {
@@ -333,8 +361,8 @@ impl ConnTable {
     pub fn remove(&mut self, id: &ConnKey) -> Option<Connection> {
         let c = self.conns.remove(id)?;
         if let Some(n) = &c.nic {
-            self.buckets.remove(&n.in_bucket);
-            self.buckets.remove(&n.out_bucket);
+            self.set_slot(n.in_bucket, None);
+            self.set_slot(n.out_bucket, None);
         }
         self.reverse.remove(&(c.id.proto, c.real, c.id.client));
         if let Some(t) = c.template.and_then(|t| self.templates.get_mut(&t)) {
@@ -342,6 +370,15 @@ impl ConnTable {
         }
         if let Some(ctl) = c.controller.and_then(|k| self.conns.get_mut(&k)) {
             ctl.controlled = ctl.controlled.saturating_sub(1);
+        }
+        if c.controlled > 0 {
+            // Its data connections stay; they must not count against a new connection that
+            // takes the same key (a control connection whose addresses are reused).
+            for d in self.conns.values_mut() {
+                if d.controller == Some(c.id) {
+                    d.controller = None;
+                }
+            }
         }
         Some(c)
     }
@@ -496,13 +533,21 @@ mod tests {
             id,
             real,
             method: ForwardMethod::Masq,
-            nic: Some(NicPair::nat(&id, real, CLIENT, SERVER, bits)),
+            nic: Some(NicPair::nat(
+                &id,
+                real,
+                CLIENT,
+                SERVER,
+                bits,
+                &hash::DEFAULT_KEY,
+            )),
             state: TcpState::SynRecv,
             active: true,
             expires: Instant::now(),
             template: None,
             controller: None,
             controlled: 0,
+            isn: None,
         }
     }
 
@@ -551,12 +596,15 @@ mod tests {
             (n.out_entry.dmac, n.out_entry.smac),
             (CLIENT.next_hop_mac, CLIENT.our_mac)
         );
-        assert_eq!(n.out_bucket, placement(&n.out_entry.key, 12));
+        assert_eq!(
+            n.out_bucket,
+            placement(&n.out_entry.key, 12, &hash::DEFAULT_KEY)
+        );
     }
 
     #[test]
     fn collisions_are_refused_and_counted() {
-        let mut t = ConnTable::new(4); // 16 buckets: collisions are easy to find
+        let mut t = ConnTable::new(4, hash::DEFAULT_KEY); // 16 buckets: collisions are easy to find
         let vip = sa("10.0.0.100:80");
         let real = sa("10.1.0.2:80");
         let mut inserted = 0;
@@ -597,7 +645,7 @@ mod tests {
 
     #[test]
     fn templates_outlive_their_connections() {
-        let mut t = ConnTable::new(12);
+        let mut t = ConnTable::new(12, hash::DEFAULT_KEY);
         let svc = ServiceKey::tcp(sa("10.0.0.100:80"));
         let k = TemplateKey::new(
             svc,

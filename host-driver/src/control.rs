@@ -168,6 +168,15 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Parse one request line as the socket reads it (surrounding whitespace and the newline are
+/// ignored). `Err` is the message the client gets back.
+pub fn parse_request_line(line: &str) -> Result<Request, String> {
+    if line.len() > MAX_LINE {
+        return Err(format!("request longer than {MAX_LINE} bytes"));
+    }
+    serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"))
+}
+
 /// Accept clients forever, passing their requests to `daemon`. Ends when the daemon is gone.
 pub async fn serve(listener: UnixListener, daemon: mpsc::Sender<ControlMsg>) {
     loop {
@@ -201,10 +210,8 @@ async fn client(stream: UnixStream, daemon: mpsc::Sender<ControlMsg>) {
                 message: format!("request longer than {MAX_LINE} bytes"),
             }
         } else {
-            match serde_json::from_str::<Request>(line.trim()) {
-                Err(e) => Response::Error {
-                    message: format!("bad request: {e}"),
-                },
+            match parse_request_line(&line) {
+                Err(message) => Response::Error { message },
                 Ok(request) => {
                     let (reply, answer) = oneshot::channel();
                     if daemon.send(ControlMsg { request, reply }).await.is_err() {

@@ -24,7 +24,7 @@
 //! templates, and runs the rate estimator. Time is `tokio::time::Instant`, so tests can pause
 //! the clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ use vsnic_contract::Reason;
 use crate::app::{self, AppBinding, AppRegistry, ConnCtx, SeqFix};
 use crate::appnat::{self, ExpectKind, Expectation};
 use crate::backend::NicBackend;
-use crate::conn::{ConnError, ConnKey, ConnTable, Connection, NicPair, Side, TemplateKey};
+use crate::conn::{ConnError, ConnKey, ConnTable, Connection, FastMap, NicPair, Side, TemplateKey};
 use crate::control::{self, ControlMsg, Request, Response};
 use crate::driver::{Driver, DriverError, ExceptionFrame, TxMode};
 use crate::metrics;
@@ -244,6 +244,10 @@ pub struct DaemonStats {
     pub udp_not_forwarded: u64,
     /// SYNs re-injected for an existing connection (retransmissions).
     pub syn_retransmits: u64,
+    /// SYNs with a new sequence number on the addresses of an existing connection (the client
+    /// reused its port): the old connection was removed, with its NIC entries and helper
+    /// state, and the SYN scheduled as a new connection.
+    pub connections_reused: u64,
     /// Other segments of known connections re-injected.
     pub segments_reinjected: u64,
     /// NIC entries written again after a miss for a known connection.
@@ -338,12 +342,14 @@ pub struct Daemon<B: NicBackend> {
     conns: ConnTable,
     timeouts: Timeouts,
     nic_state: Box<dyn NicStateSource>,
-    neighbours: HashMap<Ipv4Addr, Neighbour>,
+    neighbours: FastMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
     apps: AppRegistry,
     /// Connections bound to an application helper, by id.
-    bindings: HashMap<ConnKey, AppBinding>,
+    bindings: FastMap<ConnKey, AppBinding>,
+    /// The time of the exception batch being handled (one clock read per batch, not per frame).
+    batch_now: Option<Instant>,
     /// Data connections announced by a control connection, not yet claimed by their SYN.
     expects: Vec<Expectation>,
     /// Bound connections that held a segment tail at the last tick.
@@ -359,6 +365,12 @@ fn build_services(cfg: &DaemonConfig) -> Result<Services, ServiceError> {
         }
     }
     Ok(services)
+}
+
+/// The sequence number of a TCP SYN frame (`None` if it is not one the frame layer parses).
+fn syn_seq(frame: &[u8]) -> Option<u32> {
+    let l = app::frame::layout(frame).ok()?;
+    Some(app::frame::tcp_info(frame, &l).seq)
 }
 
 impl<B: NicBackend> Daemon<B> {
@@ -379,7 +391,7 @@ impl<B: NicBackend> Daemon<B> {
             )));
         }
         let services = build_services(&cfg).map_err(|e| DaemonError::Config(e.to_string()))?;
-        let conns = ConnTable::new(driver.info().table_index_bits);
+        let conns = ConnTable::new(driver.info().table_index_bits, driver.hash_key());
         let mut timeouts = Timeouts::default();
         timeouts.set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
         let mut apps = AppRegistry::new();
@@ -398,11 +410,12 @@ impl<B: NicBackend> Daemon<B> {
             conns,
             timeouts,
             nic_state: Box::new(NoNicState),
-            neighbours: HashMap::new(),
+            neighbours: FastMap::default(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
             apps,
-            bindings: HashMap::new(),
+            bindings: FastMap::default(),
+            batch_now: None,
             expects: Vec::new(),
             holding: Vec::new(),
         })
@@ -641,9 +654,11 @@ impl<B: NicBackend> Daemon<B> {
         loop {
             let batch = self.driver.poll_exceptions(POLL_BATCH)?;
             let n = batch.len();
+            self.batch_now = Some(Instant::now());
             for exc in batch {
                 self.handle_exception(exc);
             }
+            self.batch_now = None;
             total += n;
             if n < POLL_BATCH {
                 return Ok(total);
@@ -688,6 +703,28 @@ impl<B: NicBackend> Daemon<B> {
         self.poll_nic_state(now);
         self.expire(now);
         self.services.estimate(now);
+    }
+
+    /// Remove connection `id` now: its NIC entries, its helper binding, the data connections
+    /// it announced and nobody claimed, and its place in the real server's counters.
+    fn remove_connection(&mut self, id: &ConnKey) -> Option<Connection> {
+        let c = self.conns.remove(id)?;
+        self.bindings.remove(id);
+        self.holding.retain(|(h, _)| h != id);
+        let before = self.expects.len();
+        self.expects.retain(|e| e.controller != *id);
+        self.stats.data_expect_expired += (before - self.expects.len()) as u64;
+        if let Some(n) = &c.nic {
+            // the client's direction first: nothing new reaches the server
+            for b in [n.in_bucket, n.out_bucket] {
+                if let Err(e) = self.driver.clear_entry(b) {
+                    self.stats.table_write_errors += 1;
+                    warn!(bucket = b, error = %e, "clearing a connection's entry failed");
+                }
+            }
+        }
+        self.services.conn_closed(id.service(), c.real, c.active);
+        Some(c)
     }
 
     /// Send segment tails a helper has held back since the last tick (the rest of the line did
@@ -815,22 +852,10 @@ impl<B: NicBackend> Daemon<B> {
                 }
                 continue;
             }
-            let Some(c) = self.conns.remove(&id) else {
-                continue;
-            };
-            self.bindings.remove(&id);
-            if let Some(n) = &c.nic {
-                // the client's direction first: nothing new reaches the server
-                for b in [n.in_bucket, n.out_bucket] {
-                    if let Err(e) = self.driver.clear_entry(b) {
-                        self.stats.table_write_errors += 1;
-                        warn!(bucket = b, error = %e, "clearing an expired entry failed");
-                    }
-                }
+            if let Some(c) = self.remove_connection(&id) {
+                self.stats.connections_expired += 1;
+                debug!(client = %id.client, vip = %id.vip, state = c.state.name(), "connection expired");
             }
-            self.services.conn_closed(id.service(), c.real, c.active);
-            self.stats.connections_expired += 1;
-            debug!(client = %id.client, vip = %id.vip, state = c.state.name(), "connection expired");
         }
         for (k, t) in self.conns.expire_templates(now, TEMPLATE_REARM) {
             self.services.persist_changed(k.service, t.real, false);
@@ -840,6 +865,11 @@ impl<B: NicBackend> Daemon<B> {
     }
 
     /// Handle one frame the NIC sent us.
+    /// Now, for handling exceptions: the batch's time inside [`Self::poll`].
+    fn now(&self) -> Instant {
+        self.batch_now.unwrap_or_else(Instant::now)
+    }
+
     pub fn handle_exception(&mut self, exc: ExceptionFrame) {
         self.stats.exceptions[exc.reason as usize] += 1;
         let parsed = match net::parse(&exc.frame) {
@@ -961,7 +991,7 @@ impl<B: NicBackend> Daemon<B> {
             client,
             vip,
         };
-        let now = Instant::now();
+        let now = self.now();
         // A retransmission (of the client's SYN, or of the real server's for an active-mode
         // FTP data connection): the entries exist, the NIC only needs the frame again.
         let existing = if self.conns.get(&id).is_some() {
@@ -972,10 +1002,23 @@ impl<B: NicBackend> Daemon<B> {
                 .map(|k| (*k, Dir::Out))
         };
         if let Some((eid, dir)) = existing {
-            self.stats.syn_retransmits += 1;
-            self.apply_event(&eid, dir, Event::Syn, now);
-            self.send(&frame, TxMode::Lookup { port });
-            return;
+            let isn = self.conns.get(&eid).and_then(|c| c.isn);
+            match (isn, syn_seq(&frame)) {
+                (Some(old), Some(new)) if old != new => {
+                    // Not a retransmission: a new connection on the old one's addresses. The
+                    // old one is over (its helper state and sequence deltas belong to another
+                    // byte stream): remove it, then schedule this SYN like any new one.
+                    self.stats.connections_reused += 1;
+                    debug!(client = %eid.client, vip = %eid.vip, "addresses reused by a new connection; the old one is removed");
+                    self.remove_connection(&eid);
+                }
+                _ => {
+                    self.stats.syn_retransmits += 1;
+                    self.apply_event(&eid, dir, Event::Syn, now);
+                    self.send(&frame, TxMode::Lookup { port });
+                    return;
+                }
+            }
         }
         if self.claim_expectation(&frame, port, client, vip, now) {
             return;
@@ -1056,7 +1099,7 @@ impl<B: NicBackend> Daemon<B> {
             debug!(%src, %dst, reason = reason.name(), "segment of no known connection dropped");
             return;
         };
-        let now = Instant::now();
+        let now = self.now();
         if let Some(e) = Event::of(tcp.flags) {
             self.apply_event(&id, dir, e, now);
         }
@@ -1139,7 +1182,7 @@ impl<B: NicBackend> Daemon<B> {
                 }
             }
         }
-        let now = Instant::now();
+        let now = self.now();
         for a in &out.actions {
             let Some(kind) = appnat::expect_kind(a) else {
                 continue;
@@ -1276,6 +1319,7 @@ impl<B: NicBackend> Daemon<B> {
             client_side,
             server_side,
             self.conns.index_bits(),
+            self.conns.hash_key(),
         );
         let release = |d: &mut Self| {
             if let Some(t) = p.template {
@@ -1347,7 +1391,7 @@ impl<B: NicBackend> Daemon<B> {
         } else {
             TcpState::Established
         };
-        let now = Instant::now();
+        let now = self.now();
         self.services
             .conn_opened(p.id.service(), p.real, state.is_active());
         let c = Connection {
@@ -1361,6 +1405,7 @@ impl<B: NicBackend> Daemon<B> {
             template: p.template,
             controller: p.controller,
             controlled: 0,
+            isn: syn_seq(&p.frame),
         };
         if self.conns.insert(c).is_ok() {
             self.stats.connections_created += 1;
@@ -1648,8 +1693,8 @@ mod tests {
             dport: 40000,
             proto: 6,
         };
-        let in_bucket = hash::bucket(&in_key, BITS);
-        let out_bucket = hash::bucket(&out_key, BITS);
+        let in_bucket = hash::bucket_keyed(&in_key, BITS, &nic.hash_key());
+        let out_bucket = hash::bucket_keyed(&out_key, BITS, &nic.hash_key());
         let mut buckets = vec![in_bucket, out_bucket];
         buckets.sort();
         assert_eq!(nic.valid_buckets(), buckets);
@@ -1786,7 +1831,7 @@ mod tests {
                     dport: 80,
                     proto: 6,
                 };
-                let b_in = hash::bucket(&k_in, BITS);
+                let b_in = hash::bucket_keyed(&k_in, BITS, &nic.hash_key());
                 let k_out = FlowKey {
                     saddr: real.ip().octets(),
                     daddr: c.ip().octets(),
@@ -1794,7 +1839,7 @@ mod tests {
                     dport: c.port(),
                     proto: 6,
                 };
-                let b_out = hash::bucket(&k_out, BITS);
+                let b_out = hash::bucket_keyed(&k_out, BITS, &nic.hash_key());
                 [b_in, b_out]
                     .iter()
                     .any(|b| *b == first.in_bucket || *b == first.out_bucket)
@@ -1869,6 +1914,104 @@ mod tests {
         assert_eq!(d.stats().exceptions[Reason::Syn as usize], 1);
         assert_eq!(d.stats().exceptions[Reason::Truncated as usize], 1);
         assert_eq!((d.stats().ignored, d.stats().malformed), (2, 1));
+    }
+
+    /// An FTP control connection whose addresses a new connection reuses (the client bound the
+    /// same local port again; vsftpd closes first, so the client's side is free at once): the
+    /// new SYN has another sequence number. It must get a fresh connection — new NIC entries
+    /// without the old deltas, a new helper binding — not the old one's state, whose deltas
+    /// and stream positions belong to the old byte stream. A retransmitted SYN (same sequence
+    /// number) still only re-injects.
+    #[test]
+    fn syn_reusing_addresses_is_a_new_connection() {
+        let mut cfg = config();
+        cfg.services[0] = ServiceConfig::tcp(
+            sa("10.0.0.100:21"),
+            Scheduler::Rr,
+            vec![RealConfig {
+                addr: sa("10.1.0.2:21"),
+                weight: 1,
+                method: ForwardMethod::Masq,
+                u_threshold: 0,
+                l_threshold: 0,
+            }],
+        );
+        let (nic, mut d) = setup(cfg);
+        let rs_arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: P1_MAC,
+            sender_ip: ip("10.1.0.1"),
+            target_mac: [0; 6],
+            target_ip: ip("10.1.0.2"),
+        };
+        d.handle_exception(exc(net::arp_reply(&rs_arp, RS_MAC), Reason::NonIpv4, 1));
+        let client = (ip("10.0.0.2"), 40000);
+        let vip = (ip("10.0.0.100"), 21);
+        let id = ConnKey {
+            proto: Protocol::Tcp,
+            client: sa("10.0.0.2:40000"),
+            vip: sa("10.0.0.100:21"),
+        };
+        let syn_with = |seq| net::tcp_frame(CLIENT_MAC, P0_MAC, client, vip, SYN, seq, &[]);
+        d.handle_exception(exc(syn_with(1000), Reason::Syn, 0));
+        assert_eq!(d.stats().app_bound, 1);
+        // the server's 227 is rewritten (10.1.0.2 → 10.0.0.100: two bytes longer)
+        let reply = net::tcp_frame(
+            RS_MAC,
+            P1_MAC,
+            (ip("10.1.0.2"), 21),
+            client,
+            TcpFlags {
+                ack: true,
+                ..Default::default()
+            },
+            5000,
+            b"227 Entering Passive Mode (10,1,0,2,156,64).\r\n",
+        );
+        d.handle_exception(exc(reply, Reason::AppPayload, 1));
+        assert_eq!(d.stats().app_rewrites, 1);
+        assert!(!d.binding(&id).unwrap().seq_adj().is_empty());
+        assert_eq!(d.expectations().len(), 1);
+        let old = d.connections().get(&id).unwrap().nic.clone().unwrap();
+        assert!(old.out_entry.seq.is_some() && old.in_entry.ack.is_some());
+        nic.take_tx();
+
+        // a retransmission of the first SYN: re-injected, nothing else
+        d.handle_exception(exc(syn_with(1000), Reason::Syn, 0));
+        assert_eq!(
+            (d.stats().syn_retransmits, d.stats().connections_reused),
+            (1, 0)
+        );
+        assert!(!d.binding(&id).unwrap().seq_adj().is_empty());
+        assert_eq!(nic.take_tx().len(), 1);
+
+        // a new connection on the same addresses
+        d.handle_exception(exc(syn_with(7_000_000), Reason::Syn, 0));
+        assert_eq!(
+            (d.stats().syn_retransmits, d.stats().connections_reused),
+            (1, 1)
+        );
+        assert_eq!(d.stats().app_bound, 2, "bound afresh");
+        assert!(d.binding(&id).unwrap().seq_adj().is_empty());
+        assert!(d.expectations().is_empty(), "the old session's expectation");
+        let c = d.connections().get(&id).unwrap();
+        assert_eq!(c.isn, Some(7_000_000));
+        let n = c.nic.clone().unwrap();
+        assert_eq!((n.in_bucket, n.out_bucket), (old.in_bucket, old.out_bucket));
+        for b in [n.in_bucket, n.out_bucket] {
+            let e = Entry::from_words(&nic.table_words(b)).unwrap();
+            assert!(e.valid && e.app_bound, "bucket {b}: {e:?}");
+            assert_eq!((e.seq, e.ack), (None, None), "bucket {b}: old deltas");
+        }
+        assert_eq!(d.connections().len(), 1);
+        assert_eq!(d.services().list()[0].reals[0].active_conns, 1);
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1, "the new SYN re-injected");
+        assert_eq!(tcp_seq_of(&tx[0].frame), 7_000_000);
+    }
+
+    fn tcp_seq_of(frame: &[u8]) -> u32 {
+        syn_seq(frame).unwrap()
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 use vsnic_contract::exception::NUM_REASONS;
+use vsnic_contract::hash::{self, HashKey};
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
 use vsnic_contract::regs::{self, build, counters, exq, id, table, txq};
 use vsnic_contract::{entry, get_bits, set_bits, Entry, Reason};
@@ -64,6 +65,10 @@ pub struct DriverConfig {
     /// Invalidate every table bucket at open (one CMD write per bucket), so entries left by a
     /// previous run do not outlive the host's (empty) connection table.
     pub clear_table: bool,
+    /// With `clear_table`: the flow hash key to program (none: a fresh random one, so bucket
+    /// placement cannot be predicted from outside). Without `clear_table` the NIC's key is kept
+    /// (read back), since the entries it holds were placed with it.
+    pub hash_key: Option<HashKey>,
 }
 
 impl Default for DriverConfig {
@@ -72,6 +77,7 @@ impl Default for DriverConfig {
             exq_size_log2: 8,
             txq_size_log2: 8,
             clear_table: true,
+            hash_key: None,
         }
     }
 }
@@ -183,6 +189,8 @@ pub struct Driver<B: NicBackend> {
     staged: Option<[u32; entry::WORDS]>,
     /// Register writes spent on table entries (staging words + commands).
     pub table_reg_writes: u64,
+    /// The flow hash key the NIC places entries with.
+    hash_key: HashKey,
 }
 
 impl<B: NicBackend> Driver<B> {
@@ -275,9 +283,24 @@ impl<B: NicBackend> Driver<B> {
             shadow: vec![[0; entry::WORDS]; info.table_size() as usize],
             staged: None,
             table_reg_writes: 0,
+            hash_key: hash::DEFAULT_KEY,
         };
         if cfg.clear_table {
+            // the key first: the table is emptied right after, so nothing was placed with the
+            // old one
+            let key = cfg.hash_key.unwrap_or_else(rand::random);
+            for (i, w) in key.iter().enumerate() {
+                drv.backend
+                    .write32(bases.table + table::HASH_KEY0 + 4 * i as u32, *w)?;
+            }
+            drv.hash_key = key;
             drv.clear_table()?;
+        } else {
+            for i in 0..4 {
+                drv.hash_key[i] = drv
+                    .backend
+                    .read32(bases.table + table::HASH_KEY0 + 4 * i as u32)?;
+            }
         }
         drv.backend.write32(bases.exq + exq::IRQ_EN, 1)?;
         debug!(?info, "vsnic device opened");
@@ -305,6 +328,16 @@ impl<B: NicBackend> Driver<B> {
 
     pub fn info(&self) -> DeviceInfo {
         self.info
+    }
+
+    /// The flow hash key the NIC places entries with.
+    pub fn hash_key(&self) -> HashKey {
+        self.hash_key
+    }
+
+    /// The table bucket of `key` on this NIC.
+    pub fn bucket(&self, key: &vsnic_contract::FlowKey) -> u32 {
+        hash::bucket_keyed(key, self.info.table_index_bits, &self.hash_key)
     }
 
     /// Exception slots skipped so far because of an impossible descriptor.
@@ -426,8 +459,23 @@ impl<B: NicBackend> Driver<B> {
         // Forget the old copy first: if a register write fails, the bucket's content is unknown
         // and reads as invalid rather than as a stale entry.
         self.shadow[index as usize] = [0; entry::WORDS];
-        self.stage(words)?;
-        self.command(table::CMD_WRITE | index)?;
+        // the staging words that differ from what the registers hold, then the command: one burst
+        let held = self.staged.take();
+        let mut burst = [(0u32, 0u32); entry::WORDS + 1];
+        let mut n = 0;
+        for (i, w) in words.iter().enumerate() {
+            if held.is_some_and(|h| h[i] == *w) {
+                continue;
+            }
+            burst[n] = (self.bases.table + table::DATA0 + 4 * i as u32, *w);
+            n += 1;
+        }
+        burst[n] = (self.bases.table + table::CMD, table::CMD_WRITE | index);
+        n += 1;
+        self.table_reg_writes += n as u64;
+        // on an error `staged` stays unknown
+        self.backend.write32_burst(&burst[..n])?;
+        self.staged = Some(*words);
         self.shadow[index as usize] = *words;
         Ok(())
     }
@@ -636,6 +684,41 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_start_programs_a_random_hash_key_and_a_resync_keeps_it() {
+        let nic = Arc::new(FakeNic::default());
+        assert_eq!(nic.hash_key(), hash::DEFAULT_KEY, "the NIC's reset value");
+        let a = Driver::open(nic.clone()).unwrap().hash_key();
+        assert_eq!(nic.hash_key(), a, "programmed");
+        assert_ne!(a, hash::DEFAULT_KEY);
+        let b = Driver::open(nic.clone()).unwrap().hash_key();
+        assert_ne!(a, b, "a new key per fresh start");
+        // keeping the table keeps its key
+        let kept = Driver::open_with(
+            nic.clone(),
+            DriverConfig {
+                clear_table: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(kept.hash_key(), b);
+        assert_eq!(nic.hash_key(), b);
+        // a given key, and the bucket the driver computes with it
+        let k = [1, 2, 3, 4];
+        let d = Driver::open_with(
+            nic.clone(),
+            DriverConfig {
+                hash_key: Some(k),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(nic.hash_key(), k);
+        let f = hash::VECTORS[0].0;
+        assert_eq!(d.bucket(&f), hash::bucket_keyed(&f, 12, &k));
+    }
+
+    #[test]
     fn open_clears_entries_left_by_a_previous_run() {
         let nic = Arc::new(FakeNic::default());
         let mut drv = Driver::open(nic.clone()).unwrap();
@@ -756,6 +839,7 @@ mod tests {
             exq_size_log2: 2,
             txq_size_log2: 2,
             clear_table: true,
+            ..Default::default()
         });
         // As after a long uptime: indices just below 2^32.
         nic.set_exq_indices(u32::MAX - 2);
@@ -812,6 +896,7 @@ mod tests {
             exq_size_log2: 2,
             txq_size_log2: 2,
             clear_table: true,
+            ..Default::default()
         });
         nic.set_txq_indices(u32::MAX - 1);
         drv.resync_queues().unwrap();

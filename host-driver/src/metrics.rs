@@ -179,6 +179,11 @@ pub fn render(
             d.syn_retransmits,
         ),
         (
+            "daemon_connections_reused_total",
+            "SYNs that reused an existing connection's addresses: old connection removed.",
+            d.connections_reused,
+        ),
+        (
             "daemon_segments_reinjected_total",
             "Other segments re-injected.",
             d.segments_reinjected,

@@ -1,6 +1,7 @@
 //! The simulator's settings for `vsnicd --backend sim`: the `[sim]` section of the config file
-//! merged with the command line (a flag given on the command line wins; an attachment given for a
-//! port on the command line replaces the file's attachment for that port).
+//! merged with the command line (a flag given on the command line wins; attachments given for a
+//! port on the command line replace the file's attachments for that port). A port may carry
+//! several attachments (they all see what the NIC sends there).
 //!
 //! ```toml
 //! [sim]
@@ -100,20 +101,14 @@ pub fn merge(file: &SimSection, cli: &SimArgs) -> Result<(SimConfig, Vec<PortAtt
     let mut ports: Vec<PortAttachment> = Vec::new();
     for a in &file.attach {
         let a: PortAttachment = a.parse().map_err(|e| format!("[sim] attach: {e}"))?;
-        if ports.iter().any(|p| p.port == a.port) {
-            return Err(format!("[sim] attach: port {} given twice", a.port));
+        if ports.contains(&a) {
+            return Err(format!("[sim] attach: `{}={}` given twice", a.port, a.spec));
         }
         ports.push(a);
     }
-    let mut seen = Vec::new();
-    for a in &cli.ports {
-        if seen.contains(&a.port) {
-            return Err(format!("--port: port {} given twice", a.port));
-        }
-        seen.push(a.port);
-        ports.retain(|p| p.port != a.port);
-        ports.push(a.clone());
-    }
+    ports.retain(|p| !cli.ports.iter().any(|c| c.port == p.port));
+    ports.extend(cli.ports.iter().cloned());
+    // stable: a port's attachments keep their order
     ports.sort_by_key(|p| p.port);
     Ok((cfg, ports))
 }
@@ -170,7 +165,10 @@ prefix = 24
         };
         let cli = SimArgs {
             width: Some(64),
-            ports: vec!["1=tap:cli1".parse().unwrap()],
+            ports: vec![
+                "1=tap:cli1".parse().unwrap(),
+                "1=pcap:,x.pcap".parse().unwrap(),
+            ],
             ..Default::default()
         };
         let (cfg, ports) = merge(&s, &cli).unwrap();
@@ -180,17 +178,23 @@ prefix = 24
             .iter()
             .map(|p| format!("{}={}", p.port, p.spec))
             .collect();
-        assert_eq!(shown, ["0=tap:file0", "1=tap:cli1"]);
+        assert_eq!(shown, ["0=tap:file0", "1=tap:cli1", "1=pcap:,x.pcap"]);
+        // several attachments on one port, from the file
+        let s = SimSection {
+            attach: vec!["1=server:10.1.0.2/24".into(), "1=server:10.1.0.3/24".into()],
+            ..Default::default()
+        };
+        assert_eq!(merge(&s, &SimArgs::default()).unwrap().1.len(), 2);
     }
 
     #[test]
     fn bad_sections_are_clear_errors() {
         let e = SimSection::from_toml("[sim]\nwidht = 64\n").unwrap_err();
         assert!(e.contains("widht"), "{e}");
-        let s = SimSection::from_toml("[sim]\nattach = [\"0=tap:a\", \"0=tap:b\"]\n").unwrap();
+        let s = SimSection::from_toml("[sim]\nattach = [\"0=tap:a\", \"0=tap:a\"]\n").unwrap();
         assert!(merge(&s, &SimArgs::default())
             .unwrap_err()
-            .contains("port 0 given twice"));
+            .contains("given twice"));
         let s = SimSection::from_toml("[sim]\nattach = [\"x=tap:a\"]\n").unwrap();
         assert!(merge(&s, &SimArgs::default())
             .unwrap_err()

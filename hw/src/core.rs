@@ -48,7 +48,7 @@ impl<const W: usize, const T: usize> Logic for Core<W, T> {
         reads: s_valid, s_data, s_last, s_bytes, s_user,
         m_exc_ready, csr_addr, csr_wdata, csr_write, csr_read,
         parse.hdr_valid, parse.hdr, parse.hdr_len, parse.hdr_user, parse.frame_start,
-        regs.tw_enable, regs.tw_index, regs.tw_entry, regs.csr_rdata,
+        regs.tw_enable, regs.tw_index, regs.tw_entry, regs.hash_key, regs.csr_rdata,
         decide.m_valid, decide.m_hdr, decide.m_dec,
         emit.m_tx_valid, emit.m_tx_data, emit.m_tx_last, emit.m_tx_bytes, emit.m_tx_port,
         emit.m_exc_valid, emit.m_exc_data, emit.m_exc_last, emit.m_exc_bytes, emit.m_exc_meta,
@@ -73,6 +73,7 @@ impl<const W: usize, const T: usize> Core<W, T> {
         self.decide.tw_enable.next = self.regs.tw_enable.val();
         self.decide.tw_index.next = self.regs.tw_index.val();
         self.decide.tw_entry.next = self.regs.tw_entry.val();
+        self.decide.hash_key.next = self.regs.hash_key.val();
         // emit
         self.emit.s_valid.next = self.s_valid.val();
         self.emit.s_data.next = self.s_data.val();
@@ -155,7 +156,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut h = Harness::<W, T>::new();
         let mut m = Model::new(T as u32);
-        let traffic = Traffic::new(&mut rng, T as u32, 24);
+        // a random flow hash key, written through the registers (the host does this at start)
+        let hash_key: [u32; 4] = rng.gen();
+        h.set_hash_key(&hash_key);
+        m.hash_key = hash_key;
+        let traffic = Traffic::new_keyed(&mut rng, T as u32, 24, hash_key);
         for (index, words) in traffic.entries() {
             h.write_entry(index, &words);
             m.write_entry(index, words);
@@ -319,6 +324,22 @@ mod tests {
     #[test]
     fn evaluation_skip_is_invisible_512() {
         skip_is_invisible::<512>(200, 12);
+    }
+
+    #[test]
+    fn hash_key_registers_reset_to_the_default_and_read_back() {
+        use vsnic_contract::hash::DEFAULT_KEY;
+        use vsnic_contract::regs::table;
+        let mut h = Harness::<64, 8>::new();
+        let reg = |i: u32| table::BASE + table::HASH_KEY0 + 4 * i;
+        for i in 0..4 {
+            assert_eq!(h.csr_read(reg(i)), DEFAULT_KEY[i as usize]);
+        }
+        let k = [0x0123_4567, 0x89ab_cdef, 0, 0xffff_ffff];
+        h.set_hash_key(&k);
+        for i in 0..4 {
+            assert_eq!(h.csr_read(reg(i)), k[i as usize]);
+        }
     }
 
     #[test]

@@ -161,6 +161,17 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         self.reads.pop_front().expect("read completed")
     }
 
+    /// Write the flow hash key (`HASH_KEY0..3`) through the register bus.
+    pub fn set_hash_key(&mut self, key: &vsnic_contract::hash::HashKey) {
+        use vsnic_contract::regs::table;
+        for (i, w) in key.iter().enumerate() {
+            self.queue_write(table::BASE + table::HASH_KEY0 + 4 * i as u32, *w);
+        }
+        while !self.csr.is_empty() {
+            self.step(true);
+        }
+    }
+
     /// Write a whole table entry through the staging registers.
     pub fn write_entry(&mut self, index: u32, words: &[u32; vsnic_contract::entry::WORDS]) {
         use vsnic_contract::regs::table;

@@ -51,6 +51,8 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub table_bits: u32,
+    /// The flow hash key (`HASH_KEY0..3`; the default after reset).
+    pub hash_key: hash::HashKey,
     table: Vec<[u32; entry::WORDS]>,
     pub counters: Counters,
 }
@@ -94,6 +96,7 @@ impl Model {
     pub fn new(table_bits: u32) -> Model {
         Model {
             table_bits,
+            hash_key: hash::DEFAULT_KEY,
             table: vec![[0; entry::WORDS]; 1 << table_bits],
             counters: Counters::default(),
         }
@@ -162,7 +165,7 @@ impl Model {
 
     /// The entry `key` hits, with its bucket index.
     fn lookup(&self, key: &FlowKey) -> (u32, Option<Entry>) {
-        let index = hash::bucket(key, self.table_bits);
+        let index = hash::bucket_keyed(key, self.table_bits, &self.hash_key);
         let e = Entry::from_words(&self.table[index as usize]).filter(|e| e.valid && e.key == *key);
         (index, e)
     }

@@ -10,6 +10,8 @@ use vsnic_contract::{hash, stream, FlowKey};
 
 pub struct Traffic {
     pub table_bits: u32,
+    /// The flow hash key the entries are placed with.
+    pub hash_key: hash::HashKey,
     pub flows: Vec<(FlowKey, Entry)>,
 }
 
@@ -57,11 +59,22 @@ fn rand_delta(rng: &mut StdRng) -> SeqDelta {
 impl Traffic {
     /// `n` installed flows with distinct buckets.
     pub fn new(rng: &mut StdRng, table_bits: u32, n: usize) -> Traffic {
+        Self::new_keyed(rng, table_bits, n, hash::DEFAULT_KEY)
+    }
+
+    /// `n` installed flows with distinct buckets under flow hash key `hash_key`.
+    pub fn new_keyed(
+        rng: &mut StdRng,
+        table_bits: u32,
+        n: usize,
+        hash_key: hash::HashKey,
+    ) -> Traffic {
+        let bucket = |k: &FlowKey| hash::bucket_keyed(k, table_bits, &hash_key);
         let mut flows: Vec<(FlowKey, Entry)> = Vec::new();
         while flows.len() < n {
             let key = rand_key(rng);
-            let b = hash::bucket(&key, table_bits);
-            if flows.iter().any(|(k, _)| hash::bucket(k, table_bits) == b) {
+            let b = bucket(&key);
+            if flows.iter().any(|(k, _)| bucket(k) == b) {
                 continue;
             }
             let action = *[Action::Dnat, Action::Snat, Action::Forward]
@@ -82,13 +95,20 @@ impl Traffic {
             };
             flows.push((key, e));
         }
-        Traffic { table_bits, flows }
+        Traffic {
+            table_bits,
+            hash_key,
+            flows,
+        }
     }
 
     pub fn entries(&self) -> Vec<(u32, [u32; WORDS])> {
         self.flows
             .iter()
-            .map(|(k, e)| (hash::bucket(k, self.table_bits), e.to_words()))
+            .map(|(k, e)| {
+                let b = hash::bucket_keyed(k, self.table_bits, &self.hash_key);
+                (b, e.to_words())
+            })
             .collect()
     }
 

@@ -92,6 +92,12 @@ fn vector_set(frames: usize) -> (Writes, Frames) {
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut flows: Vec<FlowKey> = Vec::new();
     let mut writes = Vec::new();
+    // a non-default flow hash key first, as the host driver programs one at start
+    let hkey: hash::HashKey = [0x2545_f491, 0x4f6c_dd1d, 0x1b87_3593, 0xcc9e_2d51];
+    for (i, w) in hkey.iter().enumerate() {
+        writes.push((table::BASE + table::HASH_KEY0 + 4 * i as u32, *w));
+    }
+    let bucket = |k: &FlowKey| hash::bucket_keyed(k, TABLE_BITS as u32, &hkey);
     while flows.len() < 64 {
         let key = FlowKey {
             saddr: [10, 0, rng.below(256) as u8, rng.below(256) as u8],
@@ -100,11 +106,8 @@ fn vector_set(frames: usize) -> (Writes, Frames) {
             dport: 80,
             proto: 6,
         };
-        let b = hash::bucket(&key, TABLE_BITS as u32);
-        if flows
-            .iter()
-            .any(|k| hash::bucket(k, TABLE_BITS as u32) == b)
-        {
+        let b = bucket(&key);
+        if flows.iter().any(|k| bucket(k) == b) {
             continue;
         }
         let e = Entry {

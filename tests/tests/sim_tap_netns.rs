@@ -9,8 +9,8 @@
 //! with the PID and the width, and removed whatever happens.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vsnic_host::backend::sim::SimBackend;
@@ -19,6 +19,14 @@ use vsnic_host::driver::{Driver, DriverConfig};
 use vsnic_host::service::{ForwardMethod, Scheduler};
 use vsnic_sim::attach::PortSpec;
 use vsnic_sim::{SimConfig, Simulator};
+use vsnic_tests::netns::{cannot_run as skip_or_fail, have, is_root, run, setup_ns, Cleanup};
+
+const WHAT: &str = "TAP/netns";
+
+/// Skip (with a message), or fail under CI.
+fn cannot_run(why: &str) {
+    skip_or_fail(WHAT, why);
+}
 
 const PAYLOAD: usize = 1 << 20;
 const VIP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 100), 80);
@@ -31,71 +39,6 @@ h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[3
 socketserver.TCPServer((sys.argv[1], int(sys.argv[2])), h).serve_forever()
 ";
 
-/// Skip (with a message), or fail under CI.
-fn cannot_run(why: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("CI must run the TAP/netns test, but: {why}");
-    }
-    eprintln!("SKIPPED: TAP/netns test: {why}");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-fn run(args: &[&str]) -> Result<(), String> {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Everything the test created outside itself; removed on drop.
-#[derive(Default)]
-struct Cleanup {
-    netns: Vec<String>,
-    children: Vec<Child>,
-    dir: Option<PathBuf>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        for ns in &self.netns {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
-        }
-        if let Some(d) = &self.dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 fn payload() -> Vec<u8> {
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..PAYLOAD)
@@ -106,24 +49,6 @@ fn payload() -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
-}
-
-/// Set up one namespace with the (already opened) TAP `dev` moved into it.
-fn setup_ns(ns: &str, dev: &str, cidr: &str, gw: Option<&str>) -> Result<(), String> {
-    run(&["ip", "link", "set", dev, "netns", ns])?;
-    for sysctl in [
-        "net.ipv6.conf.all.disable_ipv6=1",
-        "net.ipv6.conf.default.disable_ipv6=1",
-    ] {
-        let _ = run(&["ip", "netns", "exec", ns, "sysctl", "-qw", sysctl]);
-    }
-    run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
-    run(&["ip", "-n", ns, "addr", "add", cidr, "dev", dev])?;
-    run(&["ip", "-n", ns, "link", "set", dev, "up"])?;
-    if let Some(gw) = gw {
-        run(&["ip", "-n", ns, "route", "add", "default", "via", gw])?;
-    }
-    Ok(())
 }
 
 fn daemon_config() -> DaemonConfig {
@@ -197,7 +122,7 @@ async fn transfer(width: usize, table_bits: usize, clock_hz: f64) -> Result<(), 
     // The real server.
     let dir = std::env::temp_dir().join(format!("vsnic-tap-{tag}"));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    clean.dir = Some(dir.clone());
+    clean.dirs.push(dir.clone());
     let data = payload();
     std::fs::write(dir.join("payload.bin"), &data).map_err(|e| e.to_string())?;
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;

@@ -93,6 +93,7 @@ struct State {
     chain: Vec<(u32, u32, u32, u32)>,
     table: Vec<[u32; entry::WORDS]>,
     staging: [u32; entry::WORDS],
+    hash_key: vsnic_contract::hash::HashKey,
     counters: Counters,
     exq: RingRegs,
     exq_irq_en: u32,
@@ -145,6 +146,7 @@ impl FakeNic {
                 cfg,
                 chain,
                 staging: [0; entry::WORDS],
+                hash_key: vsnic_contract::hash::DEFAULT_KEY,
                 counters: Counters::default(),
                 exq: RingRegs::default(),
                 exq_irq_en: 0,
@@ -257,6 +259,11 @@ impl FakeNic {
         }
         s.txq.tail = tail;
         out
+    }
+
+    /// The flow hash key registers (test hook).
+    pub fn hash_key(&self) -> vsnic_contract::hash::HashKey {
+        self.lock().hash_key
     }
 
     /// The words of table bucket `index` (panics on an index outside the table: test hook).
@@ -382,6 +389,9 @@ impl State {
             {
                 self.staging[((r - table::DATA0) / 4) as usize]
             }
+            (table::TYPE_ID, r) if (table::HASH_KEY0..table::HASH_KEY0 + 16).contains(&r) => {
+                self.hash_key[((r - table::HASH_KEY0) / 4) as usize]
+            }
             (counters::TYPE_ID, counters::RX_FRAMES) => c.rx_frames,
             (counters::TYPE_ID, counters::TX_FRAMES) => c.tx_frames,
             (counters::TYPE_ID, counters::FASTPATH) => c.fastpath,
@@ -433,6 +443,9 @@ impl State {
             {
                 self.staging[((r - table::DATA0) / 4) as usize] = val;
             }
+            (table::TYPE_ID, r) if (table::HASH_KEY0..table::HASH_KEY0 + 16).contains(&r) => {
+                self.hash_key[((r - table::HASH_KEY0) / 4) as usize] = val;
+            }
             (exq::TYPE_ID, exq::BASE_LO) => self.exq.base = lo(self.exq.base),
             (exq::TYPE_ID, exq::BASE_HI) => self.exq.base = hi(self.exq.base),
             (exq::TYPE_ID, exq::SIZE_LOG2) => {
@@ -466,6 +479,16 @@ impl NicBackend for FakeNic {
         self.check_open()?;
         check_reg(off)?;
         self.lock().write(off, val);
+        Ok(())
+    }
+
+    fn write32_burst(&self, writes: &[(u32, u32)]) -> Result<(), BackendError> {
+        self.check_open()?;
+        let mut s = self.lock();
+        for &(off, val) in writes {
+            check_reg(off)?;
+            s.write(off, val);
+        }
         Ok(())
     }
 

@@ -40,6 +40,14 @@ pub enum BackendError {
 pub trait NicBackend: Send + Sync + 'static {
     fn read32(&self, off: u32) -> Result<u32, BackendError>;
     fn write32(&self, off: u32, val: u32) -> Result<(), BackendError>;
+    /// Several register writes, performed in order (a table entry's staging words and its
+    /// command). Backends that can do them under one lock or one bus transaction override it;
+    /// on an error, an unknown prefix of the writes has been done.
+    fn write32_burst(&self, writes: &[(u32, u32)]) -> Result<(), BackendError> {
+        writes
+            .iter()
+            .try_for_each(|&(off, val)| self.write32(off, val))
+    }
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError>;
     fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError>;
     fn dma_write(&self, buf: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError>;

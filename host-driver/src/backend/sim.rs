@@ -47,6 +47,16 @@ impl NicBackend for SimBackend {
         Ok(())
     }
 
+    fn write32_burst(&self, writes: &[(u32, u32)]) -> Result<(), BackendError> {
+        writes.iter().try_for_each(|&(off, _)| check(off))?;
+        self.sim.with_nic(|n| {
+            for &(off, val) in writes {
+                n.write32(off, val);
+            }
+        });
+        Ok(())
+    }
+
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
         if len == 0 || len > 1 << 30 {
             return Err(BackendError::Invalid(format!("DMA buffer of {len} bytes")));

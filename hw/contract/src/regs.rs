@@ -72,6 +72,10 @@ pub mod table {
     pub const CMD: u32 = 0x0C;
     pub const CMD_INDEX_MASK: u32 = 0xFFFF;
     pub const CMD_WRITE: u32 = 1 << 31;
+    /// First of the 4 flow-hash key words (`crate::hash::HashKey`, word i at `HASH_KEY0 + 4 * i`).
+    /// They reset to `crate::hash::DEFAULT_KEY`. Changing the key moves every flow to another
+    /// bucket: write it only while the table is empty.
+    pub const HASH_KEY0: u32 = 0x10;
     /// First of `entry::WORDS` staging registers (word i at `DATA0 + 4 * i`).
     pub const DATA0: u32 = 0x20;
 }
@@ -182,6 +186,12 @@ pub const BLOCKS: &[Block] = &[
                 table::CMD,
                 Wo,
                 "bits 0..16 index; bit 31 write the staged entry there in one cycle",
+            ),
+            reg(
+                "HASH_KEY0..HASH_KEY3",
+                table::HASH_KEY0,
+                Rw,
+                "flow hash key, 128 bits (hash.rs); resets to the default key; write only while the table is empty",
             ),
             reg(
                 "DATA0..DATA15",

@@ -8,6 +8,7 @@
 //! on it to write only the words that changed).
 
 use rust_hdl::prelude::*;
+use vsnic_contract::hash::DEFAULT_KEY;
 use vsnic_contract::{entry, regs};
 
 #[derive(LogicBlock)]
@@ -21,6 +22,8 @@ pub struct Csr<const W: usize, const T: usize> {
     pub tw_enable: Signal<Out, Bit>,
     pub tw_index: Signal<Out, Bits<T>>,
     pub tw_entry: Signal<Out, Bits<{ entry::BITS }>>,
+    /// The flow hash key (`HASH_KEY0..3`).
+    pub hash_key: Signal<Out, Bits<128>>,
     pub ev_rx: Signal<In, Bit>,
     pub ev_tx: Signal<In, Bit>,
     pub ev_fastpath: Signal<In, Bit>,
@@ -29,6 +32,24 @@ pub struct Csr<const W: usize, const T: usize> {
     pub ev_reason: Signal<In, Bits<8>>,
     rdata: DFF<Bits<32>>,
     staging: DFF<Bits<{ entry::BITS }>>,
+    // HASH_KEYi, stored as (value XOR default word) so that the all-zero reset state of the
+    // registers means the contract's default key
+    hk0: DFF<Bits<32>>,
+    hk1: DFF<Bits<32>>,
+    hk2: DFF<Bits<32>>,
+    hk3: DFF<Bits<32>>,
+    hkey0: Signal<Local, Bits<32>>,
+    hkey1: Signal<Local, Bits<32>>,
+    hkey2: Signal<Local, Bits<32>>,
+    hkey3: Signal<Local, Bits<32>>,
+    d_hk0: Constant<Bits<32>>,
+    d_hk1: Constant<Bits<32>>,
+    d_hk2: Constant<Bits<32>>,
+    d_hk3: Constant<Bits<32>>,
+    a_hk0: Constant<Bits<16>>,
+    a_hk1: Constant<Bits<16>>,
+    a_hk2: Constant<Bits<16>>,
+    a_hk3: Constant<Bits<16>>,
     c_rx: DFF<Bits<32>>,
     c_tx: DFF<Bits<32>>,
     c_fastpath: DFF<Bits<32>>,
@@ -130,6 +151,23 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             tw_enable: Default::default(),
             tw_index: Default::default(),
             tw_entry: Default::default(),
+            hash_key: Default::default(),
+            hk0: Default::default(),
+            hk1: Default::default(),
+            hk2: Default::default(),
+            hk3: Default::default(),
+            hkey0: Default::default(),
+            hkey1: Default::default(),
+            hkey2: Default::default(),
+            hkey3: Default::default(),
+            d_hk0: v(DEFAULT_KEY[0]),
+            d_hk1: v(DEFAULT_KEY[1]),
+            d_hk2: v(DEFAULT_KEY[2]),
+            d_hk3: v(DEFAULT_KEY[3]),
+            a_hk0: a(tb::BASE + tb::HASH_KEY0),
+            a_hk1: a(tb::BASE + tb::HASH_KEY0 + 4),
+            a_hk2: a(tb::BASE + tb::HASH_KEY0 + 8),
+            a_hk3: a(tb::BASE + tb::HASH_KEY0 + 12),
             ev_rx: Default::default(),
             ev_tx: Default::default(),
             ev_fastpath: Default::default(),
@@ -220,12 +258,12 @@ const _: () = assert!(
 );
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
-    super::settled_update!(self; clocks: rdata.clock, staging.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
+    super::settled_update!(self; clocks: rdata.clock, staging.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
         c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
         ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
-        staged_word, in_data, rdata.q, staging.q, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
+        staged_word, in_data, rdata.q, staging.q, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
         c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q);
 }
 
@@ -233,8 +271,8 @@ impl<const W: usize, const T: usize> Csr<W, T> {
     #[hdl_gen]
     fn logic(&mut self) {
         dff_setup!(
-            self, clock, rdata, staging, c_rx, c_tx, c_fastpath, c_exc, c_exc_drop, c_r1, c_r2,
-            c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
+            self, clock, rdata, staging, hk0, hk1, hk2, hk3, c_rx, c_tx, c_fastpath, c_exc,
+            c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
         );
         // ---- counters ----
         if self.ev_rx.val() {
@@ -298,9 +336,30 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         self.tw_enable.next = false;
         self.tw_index.next = self.csr_wdata.val().get_bits::<T>(0);
         self.tw_entry.next = self.staging.q.val();
+        // ---- flow hash key ----
+        self.hkey0.next = self.hk0.q.val() ^ self.d_hk0.val();
+        self.hkey1.next = self.hk1.q.val() ^ self.d_hk1.val();
+        self.hkey2.next = self.hk2.q.val() ^ self.d_hk2.val();
+        self.hkey3.next = self.hk3.q.val() ^ self.d_hk3.val();
+        self.hash_key.next = bit_cast::<128, 32>(self.hkey0.val())
+            | (bit_cast::<128, 32>(self.hkey1.val()) << 32)
+            | (bit_cast::<128, 32>(self.hkey2.val()) << 64)
+            | (bit_cast::<128, 32>(self.hkey3.val()) << 96);
         if self.csr_write.val() {
             if (self.csr_addr.val() == self.a_tb_cmd.val()) & self.csr_wdata.val().get_bit(31) {
                 self.tw_enable.next = true;
+            }
+            if self.csr_addr.val() == self.a_hk0.val() {
+                self.hk0.d.next = self.csr_wdata.val() ^ self.d_hk0.val();
+            }
+            if self.csr_addr.val() == self.a_hk1.val() {
+                self.hk1.d.next = self.csr_wdata.val() ^ self.d_hk1.val();
+            }
+            if self.csr_addr.val() == self.a_hk2.val() {
+                self.hk2.d.next = self.csr_wdata.val() ^ self.d_hk2.val();
+            }
+            if self.csr_addr.val() == self.a_hk3.val() {
+                self.hk3.d.next = self.csr_wdata.val() ^ self.d_hk3.val();
             }
             if self.in_data.val() {
                 self.staging.d.next = (self.staging.q.val() & !self.word_mask.val())
@@ -313,6 +372,14 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         if self.csr_read.val() {
             if self.csr_addr.val() == self.a_id_type.val() {
                 self.rdata.d.next = self.v_id_type.val();
+            } else if self.csr_addr.val() == self.a_hk0.val() {
+                self.rdata.d.next = self.hkey0.val();
+            } else if self.csr_addr.val() == self.a_hk1.val() {
+                self.rdata.d.next = self.hkey1.val();
+            } else if self.csr_addr.val() == self.a_hk2.val() {
+                self.rdata.d.next = self.hkey2.val();
+            } else if self.csr_addr.val() == self.a_hk3.val() {
+                self.rdata.d.next = self.hkey3.val();
             } else if self.csr_addr.val() == self.a_id_version.val() {
                 self.rdata.d.next = self.v_id_version.val();
             } else if self.csr_addr.val() == self.a_id_next.val() {

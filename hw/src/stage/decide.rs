@@ -13,6 +13,7 @@
 //! Table writes come from the CSR block as whole entries (one RAM write per entry), so a lookup
 //! sees either the old entry or the new one.
 
+use super::hash::{self, FlowHash};
 use super::HDR_BITS;
 use rust_hdl::prelude::*;
 use vsnic_contract::{entry, stream, Reason};
@@ -39,11 +40,14 @@ pub struct Decide<const T: usize> {
     pub tw_enable: Signal<In, Bit>,
     pub tw_index: Signal<In, Bits<T>>,
     pub tw_entry: Signal<In, Bits<{ entry::BITS }>>,
+    /// The flow hash key (from the CSR block).
+    pub hash_key: Signal<In, Bits<{ hash::KEY_BITS }>>,
     /// One pulse per frame: its rewritten header window and decision.
     pub m_valid: Signal<Out, Bit>,
     pub m_hdr: Signal<Out, Bits<HDR_BITS>>,
     pub m_dec: Signal<Out, Bits<64>>,
     conns: RAM<Bits<{ entry::BITS }>, T>,
+    fh: FlowHash,
     // L0 fields (lane order)
     ethertype: Signal<Local, Bits<16>>,
     ver_ihl: Signal<Local, Bits<8>>,
@@ -58,9 +62,8 @@ pub struct Decide<const T: usize> {
     ip_fold1: Signal<Local, Bits<20>>,
     ip_fold2: Signal<Local, Bits<20>>,
     reason: Signal<Local, Bits<8>>,
-    ports: Signal<Local, Bits<32>>,
-    mix: Signal<Local, Bits<32>>,
-    hash: Signal<Local, Bits<32>>,
+    tuple: Signal<Local, Bits<{ hash::TUPLE_BITS }>>,
+    hash: Signal<Local, Bits<16>>,
     // L1
     l1_valid: DFF<Bit>,
     l1_hdr: DFF<Bits<HDR_BITS>>,
@@ -232,10 +235,12 @@ impl<const T: usize> Default for Decide<T> {
             tw_enable: Default::default(),
             tw_index: Default::default(),
             tw_entry: Default::default(),
+            hash_key: Default::default(),
             m_valid: Default::default(),
             m_hdr: Default::default(),
             m_dec: Default::default(),
             conns: Default::default(),
+            fh: Default::default(),
             ethertype: Default::default(),
             ver_ihl: Default::default(),
             frag: Default::default(),
@@ -249,8 +254,7 @@ impl<const T: usize> Default for Decide<T> {
             ip_fold1: Default::default(),
             ip_fold2: Default::default(),
             reason: Default::default(),
-            ports: Default::default(),
-            mix: Default::default(),
+            tuple: Default::default(),
             hash: Default::default(),
             l1_valid: Default::default(),
             l1_hdr: Default::default(),
@@ -390,7 +394,7 @@ impl<const T: usize> Logic for Decide<T> {
         conns.write_clock;
         reads: hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index,
         tw_entry, ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, ip_sum,
-        ip_fold1, ip_fold2, reason, ports, mix, hash, hit, lookup_ok, decision, action, old_addr,
+        ip_fold1, ip_fold2, reason, tuple, hash_key, fh.index, hash, hit, lookup_ok, decision, action, old_addr,
         old_port, new_addr, new_port, n_ip_csum, n_tcp_csum, n_old_lo, n_old_hi, n_old_port,
         ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
         tcp_csum_new, macs, fields, conns.read_data, l1_valid.q, l1_hdr.q, l1_reason.q,
@@ -467,13 +471,15 @@ impl<const T: usize> Decide<T> {
         } else {
             self.reason.next = self.r_none.val();
         }
-        self.ports.next =
-            bit_cast::<32, 16>(self.sport.val()) | (bit_cast::<32, 16>(self.dport.val()) << 16);
-        self.mix.next = self.saddr.val()
-            ^ ((self.daddr.val() << 11) | (self.daddr.val() >> 21))
-            ^ ((self.ports.val() << 22) | (self.ports.val() >> 10))
-            ^ (bit_cast::<32, 8>(self.proto.val()) << 7);
-        self.hash.next = self.mix.val() ^ (self.mix.val() >> 15) ^ (self.mix.val() >> 23);
+        // the entry's key field: saddr, daddr, sport, dport, proto (wire order)
+        self.tuple.next = bit_cast::<104, 32>(self.saddr.val())
+            | (bit_cast::<104, 32>(self.daddr.val()) << 32)
+            | (bit_cast::<104, 16>(self.sport.val()) << 64)
+            | (bit_cast::<104, 16>(self.dport.val()) << 80)
+            | (bit_cast::<104, 8>(self.proto.val()) << 96);
+        self.fh.tuple.next = self.tuple.val();
+        self.fh.key.next = self.hash_key.val();
+        self.hash.next = self.fh.index.val();
         self.conns.read_address.next = self.hash.val().get_bits::<T>(0);
         self.l1_valid.d.next = self.hdr_valid.val();
         self.l1_hdr.d.next = self.hdr.val();
