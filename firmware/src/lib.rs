@@ -4,6 +4,7 @@
 //! Layout (Corundum style): the core stays board-independent (`vsnic_hw::core`, emitted as
 //! module `vsnic_core`); each board in [`boards`] adds a thin top level from `rtl/` (clock,
 //! host link, board register blocks, pins) and a build recipe in [`flow`].
+#![forbid(unsafe_code)]
 
 pub mod boards;
 pub mod flow;

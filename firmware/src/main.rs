@@ -1,4 +1,5 @@
 //! vsnic firmware flow: emit the core's Verilog, build a board's image, flash it, list boards.
+#![forbid(unsafe_code)]
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::{exit, Command};

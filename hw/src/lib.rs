@@ -4,6 +4,7 @@
 //! * [`stage`]: one block per pipeline stage.
 //! * [`model`]: the reference model the circuit is tested against.
 //! * [`driver`]: a cycle driver for the core (used by its tests and by the simulator).
+#![forbid(unsafe_code)]
 
 pub mod core;
 pub mod driver;

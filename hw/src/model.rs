@@ -61,6 +61,12 @@ fn be16(f: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([f[at], f[at + 1]])
 }
 
+/// Whether a TCP frame's options are exactly NOP, NOP, Timestamps (Linux's layout on every
+/// segment): nothing in them depends on sequence numbers, so an ack delta needs no option fix.
+pub fn timestamps_only(frame: &[u8]) -> bool {
+    frame.len() >= 58 && (frame[46] >> 4) == 8 && frame[54..58] == [1, 1, 8, 10]
+}
+
 /// RFC 1624 eqn. 3 over 16-bit words: HC' = ~(~HC + ~m + m') for every changed word.
 pub fn csum_update(hc: u16, old: &[u16], new: &[u16]) -> u16 {
     let mut sum = !hc as u32;
@@ -209,7 +215,7 @@ impl Model {
         if Model::fixed_seq_ack(frame, e).is_none() {
             return Some(Reason::SeqHistory);
         }
-        if e.ack.is_some() && frame[47] & 0x10 != 0 && tcp_hdr > 20 {
+        if e.ack.is_some() && frame[47] & 0x10 != 0 && tcp_hdr > 20 && !timestamps_only(frame) {
             return Some(Reason::AckOptions);
         }
         None

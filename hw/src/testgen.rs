@@ -146,12 +146,23 @@ impl Traffic {
             (false, true) => b.ack(acknum).psh(),
             (false, false) => b.fin(),
         };
-        let b = if rng.gen_bool(0.25) {
-            // NOP, NOP, timestamps: a 32-byte TCP header
-            let ts = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
-            b.options_raw(&ts).expect("12 option bytes fit")
-        } else {
-            b
+        // 12 option bytes (a 32-byte TCP header) on some segments: NOP, NOP, timestamps (what
+        // Linux puts on every segment; no sequence numbers in it), the same in another order,
+        // or NOP, NOP and a SACK block (edges the ack delta would have to move)
+        let b = match rng.gen_range(0..8) {
+            0 | 1 => b
+                .options_raw(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
+                .expect("12 option bytes fit"),
+            2 => b
+                .options_raw(&[8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1])
+                .expect("12 option bytes fit"),
+            3 => {
+                let l = acknum.wrapping_add(100).to_be_bytes();
+                let r = acknum.wrapping_add(200).to_be_bytes();
+                b.options_raw(&[1, 1, 5, 10, l[0], l[1], l[2], l[3], r[0], r[1], r[2], r[3]])
+                    .expect("12 option bytes fit")
+            }
+            _ => b,
         };
         let body: Vec<u8> = (0..payload).map(|_| rng.gen()).collect();
         let mut out = Vec::new();

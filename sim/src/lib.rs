@@ -9,6 +9,7 @@
 //!   [`portspec`] parses attachments from command lines (`tap:NAME`, `pcap:IN,OUT`, ...).
 //! * [`meter`]: live rates (cycles/s, frames/s) for status lines.
 //! * [`vcd`]: a window of cycles of the core's signals, streamed to a VCD file.
+#![forbid(unsafe_code)]
 
 pub mod attach;
 pub mod endpoint;

@@ -4,6 +4,7 @@
 //! (`verilog_lint.rs`). Helpers they share are here, with the fuzz targets' bodies and seed
 //! corpora (`fuzz_bodies`, `fuzz_seeds`; see docs/reliability.md) and frame builders
 //! (`packets`).
+#![forbid(unsafe_code)]
 
 pub mod fuzz_bodies;
 pub mod fuzz_seeds;

@@ -537,6 +537,28 @@ fn corpus() -> Vec<Case> {
             Exc(AckOptions),
         ),
         case(
+            "ACK with timestamps only, ack delta (FTP)",
+            0,
+            Tcp {
+                flags: ACK,
+                opts: &[1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9],
+                ..ftp_in(b"")
+            }
+            .build(),
+            Tx(1, Rw::Dnat),
+        ),
+        case(
+            "timestamps in another layout, ack delta (FTP)",
+            0,
+            Tcp {
+                flags: ACK,
+                opts: &[8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1],
+                ..ftp_in(b"")
+            }
+            .build(),
+            Exc(AckOptions),
+        ),
+        case(
             "pure ACK, ack delta (FTP)",
             0,
             Tcp {

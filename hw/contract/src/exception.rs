@@ -18,7 +18,7 @@
 //! | 11 | no valid table entry with this 5-tuple in its bucket | `Miss` |
 //! | 12 | entry is app-bound and the segment carries payload | `AppPayload` |
 //! | 13 | seq (or ack) older than the entry's delta history (`FLOOR`) | `SeqHistory` |
-//! | 14 | ack needs a delta and the segment has TCP options (SACK edges to fix) | `AckOptions` |
+//! | 14 | ack needs a delta and the segment has TCP options other than exactly NOP, NOP, Timestamps (SACK edges to fix) | `AckOptions` |
 //!
 //! Rules 12–14 apply to frames that hit an entry; UDP frames never carry deltas.
 //!

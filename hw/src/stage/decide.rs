@@ -78,6 +78,9 @@ pub struct Decide<const T: usize> {
     ack_n: Signal<Local, Bits<32>>,
     ip_len_n: Signal<Local, Bits<16>>,
     tcp_hlen: Signal<Local, Bits<16>>,
+    /// The options are exactly NOP, NOP, Timestamps (nothing for an ack delta to fix).
+    ts_only: Signal<Local, Bit>,
+    ts_opts: Constant<Bits<32>>,
     ack_flag: Signal<Local, Bit>,
     seq_en: Signal<Local, Bit>,
     ack_en: Signal<Local, Bit>,
@@ -317,6 +320,9 @@ impl<const T: usize> Default for Decide<T> {
             ack_n: Default::default(),
             ip_len_n: Default::default(),
             tcp_hlen: Default::default(),
+            ts_only: Default::default(),
+            // bytes 01 01 08 0a at TCP offset 20, as the header window holds them
+            ts_opts: Constant::new(0x0a08_0101u64.into()),
             ack_flag: Default::default(),
             seq_en: Default::default(),
             ack_en: Default::default(),
@@ -399,7 +405,7 @@ impl<const T: usize> Logic for Decide<T> {
         ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
         tcp_csum_new, macs, fields, conns.read_data, l1_valid.q, l1_hdr.q, l1_reason.q,
         l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q, l2_seq.q, l2_ack.q,
-        seq_n, ack_n, ip_len_n, tcp_hlen, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
+        seq_n, ack_n, ip_len_n, tcp_hlen, ts_only, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
         s_floor, a_pos, a_before, a_after, a_floor, d_seq, d_seq_floor, a_orig, d_ack,
         d_ack_floor, seq_hist, ack_hist, hist, seq_fixed, ack_fixed, hit_reason, full, seq_lane,
         ack_lane, n_os_lo, n_os_hi, n_oa_lo, n_oa_hi, l1_udp, l2_udp, l4_csum, sa_upd);
@@ -546,6 +552,8 @@ impl<const T: usize> Decide<T> {
             self.tcp_hlen.next = bit_cast::<16, 4>(self.l1_hdr.q.val().get_bits::<4>(372)) << 2;
         }
         self.ack_flag.next = self.l1_hdr.q.val().get_bit(380) & !self.l1_udp.val();
+        self.ts_only.next = (self.tcp_hlen.val() == 32)
+            & (self.l1_hdr.q.val().get_bits::<32>(432) == self.ts_opts.val());
         self.seq_en.next = self
             .conns
             .read_data
@@ -638,7 +646,11 @@ impl<const T: usize> Decide<T> {
             self.hit_reason.next = self.r_app_payload.val();
         } else if self.hist.val() {
             self.hit_reason.next = self.r_seq_history.val();
-        } else if self.ack_en.val() & self.ack_flag.val() & (self.tcp_hlen.val() > 20) {
+        } else if self.ack_en.val()
+            & self.ack_flag.val()
+            & (self.tcp_hlen.val() > 20)
+            & !self.ts_only.val()
+        {
             self.hit_reason.next = self.r_ack_options.val();
         }
         self.l2_seq.d.next = self.seq_fixed.val();
