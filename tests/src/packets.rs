@@ -4,6 +4,8 @@
 
 use std::net::Ipv4Addr;
 
+use vsnic_contract::entry::{Action, Entry, FlowKey};
+
 pub const FIN: u8 = 0x01;
 pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
@@ -257,4 +259,43 @@ pub fn arp(op: u16, sender: ([u8; 6], Ipv4Addr), target: ([u8; 6], Ipv4Addr)) ->
     f.extend_from_slice(&target.1.octets());
     f.resize(60, 0);
     f
+}
+
+/// The two NIC entries of a NAT'd web connection `CLIENT:cport` → `VIP:80` served by
+/// `REAL:8080`: (client → VIP, DNAT out of port 1; real server → client, SNAT out of port 0).
+pub fn web_entries(cport: u16) -> (Entry, Entry) {
+    let inbound = Entry {
+        key: FlowKey {
+            saddr: CLIENT.octets(),
+            daddr: VIP.octets(),
+            sport: cport,
+            dport: 80,
+            proto: 6,
+        },
+        valid: true,
+        action: Action::Dnat,
+        egress_port: 1,
+        nat_addr: REAL.octets(),
+        nat_port: 8080,
+        dmac: REAL_MAC,
+        smac: PORT1_MAC,
+        ..Default::default()
+    };
+    let outbound = Entry {
+        key: FlowKey {
+            saddr: REAL.octets(),
+            daddr: CLIENT.octets(),
+            sport: 8080,
+            dport: cport,
+            proto: 6,
+        },
+        action: Action::Snat,
+        egress_port: 0,
+        nat_addr: VIP.octets(),
+        nat_port: 80,
+        dmac: CLIENT_MAC,
+        smac: PORT0_MAC,
+        ..inbound
+    };
+    (inbound, outbound)
 }

@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use vsnic_contract::entry::{Action, Entry, FlowKey, SeqDelta};
+use vsnic_contract::entry::{Entry, FlowKey, SeqDelta};
 use vsnic_contract::queue::{self, desc_from_bytes, exc_desc};
 use vsnic_contract::regs::{counters, exq, table};
 use vsnic_contract::{get_bits, hash, stream, Reason};
@@ -20,7 +20,7 @@ use vsnic_host::app::{self, AppAction, AppRegistry, ConnCtx, Dir, SeqFix, PROTO_
 use vsnic_hw::model::{Model, Verdict};
 use vsnic_sim::SimNic;
 use vsnic_tests::packets::{
-    self, arp, icmp_echo, udp, Tcp, ACK, CLIENT, CLIENT_MAC, PORT0_MAC, PORT1_MAC, PSH, REAL,
+    self, arp, icmp_echo, udp, web_entries, Tcp, ACK, CLIENT, CLIENT_MAC, PORT1_MAC, PSH, REAL,
     REAL_MAC, SYN, VIP,
 };
 
@@ -74,41 +74,7 @@ struct Bench {
 }
 
 fn entries() -> Vec<Entry> {
-    let web_in = Entry {
-        key: FlowKey {
-            saddr: CLIENT.octets(),
-            daddr: VIP.octets(),
-            sport: WEB_CPORT,
-            dport: 80,
-            proto: 6,
-        },
-        valid: true,
-        action: Action::Dnat,
-        egress_port: 1,
-        nat_addr: REAL.octets(),
-        nat_port: 8080,
-        dmac: REAL_MAC,
-        smac: PORT1_MAC,
-        app_bound: false,
-        seq: None,
-        ack: None,
-    };
-    let web_out = Entry {
-        key: FlowKey {
-            saddr: REAL.octets(),
-            daddr: CLIENT.octets(),
-            sport: 8080,
-            dport: WEB_CPORT,
-            proto: 6,
-        },
-        action: Action::Snat,
-        egress_port: 0,
-        nat_addr: VIP.octets(),
-        nat_port: 80,
-        dmac: CLIENT_MAC,
-        smac: PORT0_MAC,
-        ..web_in
-    };
+    let (web_in, web_out) = web_entries(WEB_CPORT);
     // The FTP control connection after two 227 rewrites, the newest growing the reply by 2 bytes
     // at 5047, the one before at 4000 (the NIC's floor: older numbers need the host's history):
     // the server's data carries the delta as `seq`, the client's acks as `ack` (appnat).

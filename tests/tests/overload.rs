@@ -10,13 +10,11 @@
 
 use std::net::Ipv4Addr;
 
-use vsnic_contract::entry::{Action, Entry};
+use vsnic_contract::entry::Entry;
 use vsnic_contract::regs::{counters, exq, table};
-use vsnic_contract::{hash, queue, FlowKey};
+use vsnic_contract::{hash, queue};
 use vsnic_sim::SimNic;
-use vsnic_tests::packets::{
-    Tcp, ACK, CLIENT, CLIENT_MAC, PORT0_MAC, PORT1_MAC, REAL, REAL_MAC, SYN, VIP,
-};
+use vsnic_tests::packets::{web_entries, Tcp, ACK, CLIENT, PORT1_MAC, REAL, REAL_MAC, SYN, VIP};
 
 const TABLE_BITS: u32 = 12;
 const RING_LOG2: u32 = 6;
@@ -41,39 +39,7 @@ fn a_syn_flood_never_stalls_established_traffic() {
     nic.write32(exq::BASE + exq::BASE_LO, iova as u32);
     nic.write32(exq::BASE + exq::BASE_HI, (iova >> 32) as u32);
     nic.write32(exq::BASE + exq::SIZE_LOG2, RING_LOG2);
-    let inbound = Entry {
-        key: FlowKey {
-            saddr: CLIENT.octets(),
-            daddr: VIP.octets(),
-            sport: CPORT,
-            dport: 80,
-            proto: 6,
-        },
-        valid: true,
-        action: Action::Dnat,
-        egress_port: 1,
-        nat_addr: REAL.octets(),
-        nat_port: 8080,
-        dmac: REAL_MAC,
-        smac: PORT1_MAC,
-        ..Default::default()
-    };
-    let outbound = Entry {
-        key: FlowKey {
-            saddr: REAL.octets(),
-            daddr: CLIENT.octets(),
-            sport: 8080,
-            dport: CPORT,
-            proto: 6,
-        },
-        action: Action::Snat,
-        egress_port: 0,
-        nat_addr: VIP.octets(),
-        nat_port: 80,
-        dmac: CLIENT_MAC,
-        smac: PORT0_MAC,
-        ..inbound
-    };
+    let (inbound, outbound) = web_entries(CPORT);
     install(&mut nic, &inbound);
     install(&mut nic, &outbound);
     let start = nic.stats();
