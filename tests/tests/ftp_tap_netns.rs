@@ -11,7 +11,7 @@
 //! | curl (default) | EPSV | expects the data connection (vsftpd's 229 has no address) |
 //! | curl `-P addr --disable-eprt` | PORT | expects the server's connection from port 20 |
 //! | curl `-P addr` | EPRT | the same |
-//! | curl `--local-port` range, PASV | PASV | as above; the second control connection reuses the first's addresses: a new connection, not the old one's deltas and helper state |
+//! | curl `--local-port` range, PASV | PASV | as above; the second control connection usually reuses the first's addresses (when vsftpd closed first): a new connection, not the old one's deltas and helper state |
 //! | lftp `ftp:prefer-epsv no` | PASV | as curl's PASV, six rewrites on one control connection (more than the helper's 4 levels of delta history) |
 //! | lftp `ftp:passive-mode off` | PORT | as curl's PORT |
 //! | lftp `ftp:sync-mode off` | PASV, PORT | the same with pipelined commands (several per segment) |
@@ -618,11 +618,18 @@ fn verify(
     let want = if mode.data == Data::Pasv { n } else { 0 };
     ensure!(rewrites == want, "{name}: {rewrites} rewrites, not {want}");
     let reused = delta(|s| s.connections_reused);
-    let want = u64::from(mode.quirk == Quirk::SamePort);
+    // With a local-port range, curl takes the first free port: the old one when vsftpd closed
+    // first (the client's side then has no TIME_WAIT), the next one otherwise — which of the
+    // two happens is the kernels' race, so one reuse at most; the transfers' sha256 checks
+    // hold either way (the reuse logic itself has a unit test in the daemon).
+    let most = u64::from(mode.quirk == Quirk::SamePort);
     ensure!(
-        reused == want,
-        "{name}: {reused} connections reused, not {want}"
+        reused <= most,
+        "{name}: {reused} connections reused, at most {most}"
     );
+    if mode.quirk == Quirk::SamePort {
+        eprintln!("{name}: {reused} control connection(s) reused the previous one's addresses");
+    }
     let errors = delta(|s| s.app_errors);
     ensure!(errors == 0, "{name}: {errors} helper errors");
     Ok(())
