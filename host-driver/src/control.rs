@@ -276,7 +276,7 @@ mod tests {
     use super::*;
     use crate::backend::fake::FakeNic;
     use crate::daemon::{Daemon, DaemonConfig, PortConfig};
-    use crate::driver::Driver;
+    use crate::driver::{Driver, DriverConfig};
     use crate::service::ForwardMethod;
     use std::net::Ipv4Addr;
     use std::os::unix::fs::MetadataExt;
@@ -328,7 +328,19 @@ mod tests {
             },
         ]);
         cfg.control_socket = Some(path.clone());
-        let daemon = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
+        let daemon = Daemon::new(
+            Driver::open_with(
+                nic.clone(),
+                DriverConfig {
+                    // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                    hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            cfg,
+        )
+        .unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(daemon.run(async {
             let _ = stopped.await;

@@ -1592,7 +1592,15 @@ mod tests {
             table_index_bits: BITS,
             ..Default::default()
         }));
-        let driver = Driver::open(nic.clone()).unwrap();
+        let driver = Driver::open_with(
+            nic.clone(),
+            crate::driver::DriverConfig {
+                // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         (nic, Daemon::new(driver, cfg).unwrap())
     }
 
@@ -2098,9 +2106,20 @@ mod tests {
         let nic = Arc::new(FakeNic::default());
         let mut cfg = config();
         cfg.ports.extend_from_slice(&[cfg.ports[0]; 2]);
-        let err = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg)
-            .err()
-            .unwrap();
+        let err = Daemon::new(
+            Driver::open_with(
+                nic.clone(),
+                crate::driver::DriverConfig {
+                    // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                    hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            cfg,
+        )
+        .err()
+        .unwrap();
         assert!(
             err.to_string()
                 .contains("4 ports configured, the device has 2"),
@@ -2108,7 +2127,19 @@ mod tests {
         );
         let mut cfg = config();
         cfg.services[0].reals[0].weight = 70_000;
-        assert!(Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).is_err());
+        assert!(Daemon::new(
+            Driver::open_with(
+                nic.clone(),
+                crate::driver::DriverConfig {
+                    // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                    hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            cfg
+        )
+        .is_err());
     }
 }
 
@@ -2175,7 +2206,19 @@ mod ipvs_tests {
     /// A daemon whose real servers are already known by ARP.
     fn setup(cfg: DaemonConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
         let nic = Arc::new(FakeNic::new(FakeConfig::default()));
-        let mut d = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
+        let mut d = Daemon::new(
+            Driver::open_with(
+                nic.clone(),
+                crate::driver::DriverConfig {
+                    // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                    hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            cfg,
+        )
+        .unwrap();
         for last in 2..=4u8 {
             let arp = Arp {
                 op: ArpOp::Request,

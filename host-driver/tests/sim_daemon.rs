@@ -215,9 +215,10 @@ fn many_connections_through_the_simulated_nic() {
         "{} listed + {collisions} collisions",
         conns.len()
     );
-    // The table is direct-mapped; with the driver's random flow hash key, these structured
-    // clients (address and port stepping together) collide like random keys: ~7 of 120
-    // expected (240 entries in 4096 buckets). Refusals are counted, never silent.
+    // The table is direct-mapped; under the keyed flow hash (vsnicd keeps the simulated NIC's
+    // table and so its reset key here) these structured clients (address and port stepping
+    // together) collide like random keys: ~7 of 120 expected (240 entries in 4096 buckets).
+    // Refusals are counted, never silent.
     assert!(collisions <= 20, "{collisions} collisions in 4096 buckets");
     let to = |rs: &str| conns.iter().filter(|(_, r)| r == rs).count();
     let (a, b) = (to("10.1.0.2:80"), to("10.1.0.3:80"));

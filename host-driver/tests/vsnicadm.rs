@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use vsnic_contract::Reason;
 use vsnic_host::backend::fake::FakeNic;
+use vsnic_host::driver::DriverConfig;
 use vsnic_host::net::{self, Arp, ArpOp, TcpFlags};
 use vsnic_host::{Daemon, DaemonConfig, Driver, PortConfig};
 
@@ -82,7 +83,19 @@ fn start(name: &str) -> Running {
     ]);
     cfg.control_socket = Some(socket.clone());
     cfg.tick_ms = 100;
-    let daemon = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
+    let daemon = Daemon::new(
+        Driver::open_with(
+            nic.clone(),
+            DriverConfig {
+                // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+                hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        cfg,
+    )
+    .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = rt.spawn(daemon.run(async {
         let _ = stopped.await;

@@ -26,6 +26,7 @@ use vsnic_host::app::ftp::{
 use vsnic_host::app::{self, AppAction, AppRegistry, ConnCtx, Dir, SeqFix, PROTO_TCP};
 use vsnic_host::backend::fake::{FakeConfig, FakeNic};
 use vsnic_host::daemon::{RealConfig, ServiceConfig};
+use vsnic_host::driver::DriverConfig;
 use vsnic_host::service::ForwardMethod;
 use vsnic_host::{cli, control, net, Daemon, DaemonConfig, Driver, ExceptionFrame, PortConfig};
 use vsnic_hw::model::{Model, Verdict};
@@ -598,7 +599,15 @@ pub fn fuzz_daemon() -> (Arc<FakeNic>, Daemon<FakeNic>) {
         table_index_bits: 8,
         ..Default::default()
     }));
-    let driver = Driver::open(nic.clone()).expect("fake NIC opens");
+    let driver = Driver::open_with(
+        nic.clone(),
+        DriverConfig {
+            // a fixed flow hash key: the tests' placements (and collisions) are deterministic
+            hash_key: Some(vsnic_contract::hash::DEFAULT_KEY),
+            ..Default::default()
+        },
+    )
+    .expect("fake NIC opens");
     let d = Daemon::new(driver, fuzz_daemon_config()).expect("daemon starts");
     (nic, d)
 }
