@@ -480,36 +480,13 @@ impl<B: NicBackend> Driver<B> {
         Ok(())
     }
 
-    /// Put `words` in the staging registers, writing only those that differ from what they hold.
-    fn stage(&mut self, words: &[u32; entry::WORDS]) -> Result<(), DriverError> {
-        let held = self.staged.take();
-        for (i, w) in words.iter().enumerate() {
-            if held.is_some_and(|h| h[i] == *w) {
-                continue;
-            }
-            self.table_reg_writes += 1;
-            // on an error `staged` stays unknown
-            self.backend
-                .write32(self.bases.table + table::DATA0 + 4 * i as u32, *w)?;
-        }
-        self.staged = Some(*words);
-        Ok(())
-    }
-
-    fn command(&mut self, cmd: u32) -> Result<(), DriverError> {
-        self.table_reg_writes += 1;
-        self.backend.write32(self.bases.table + table::CMD, cmd)?;
-        Ok(())
-    }
-
-    /// Invalidate every bucket (a fresh start: the host's connection table starts empty).
+    /// Invalidate every bucket (a fresh start: the host's connection table starts empty). The
+    /// zero entry is staged once; every later bucket costs only its command.
     pub fn clear_table(&mut self) -> Result<(), DriverError> {
         let zero = [0; entry::WORDS];
-        self.stage(&zero)?;
         for index in 0..self.info.table_size() {
-            self.command(table::CMD_WRITE | index)?;
+            self.write_words(index, &zero)?;
         }
-        self.shadow.iter_mut().for_each(|w| *w = zero);
         Ok(())
     }
 
