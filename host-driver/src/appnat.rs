@@ -49,6 +49,38 @@ pub fn nic_delta(adj: &SeqAdj) -> Option<SeqDelta> {
     })
 }
 
+/// One direction's history after a daemon restart, from what the snapshot kept (`saved`) and
+/// what the NIC's entry holds (`nic`). The NIC is written before the snapshot, so it may be one
+/// rewrite ahead: the saved history is taken when it encodes to exactly the NIC's delta, or
+/// extended by the NIC's newest level when that continues it; otherwise (no snapshot, or one
+/// that disagrees) the NIC's one level is all there is — segments before its position are then
+/// fixed with its `before` offset, right unless older rewrites were lost with the snapshot.
+pub fn restore_seq(saved: Option<&SeqAdj>, nic: Option<SeqDelta>) -> SeqAdj {
+    let Some(d) = nic else {
+        return SeqAdj::new();
+    };
+    if let Some(s) = saved {
+        if nic_delta(s) == Some(d) {
+            return *s;
+        }
+        let mut ext = *s;
+        if ext.current_offset() == d.before as i32
+            && ext.record(d.pos, (d.after as i32).wrapping_sub(d.before as i32))
+                == crate::app::seq::Recorded::Added
+            && nic_delta(&ext).map(|x| (x.pos, x.before, x.after))
+                == Some((d.pos, d.before, d.after))
+        {
+            return ext;
+        }
+    }
+    let one = crate::app::seq::SeqLevel {
+        position: d.pos,
+        offset_before: d.before as i32,
+        offset_after: d.after as i32,
+    };
+    SeqAdj::from_levels(&[one]).unwrap_or_default()
+}
+
 /// Put both directions' deltas into the entries. Returns whether anything changed (the entries
 /// must then be written to the NIC again).
 pub fn program_deltas(pair: &mut NicPair, adj: &ConnSeqAdj) -> bool {

@@ -392,6 +392,44 @@ impl ConnTable {
             .collect()
     }
 
+    /// Every persistence template.
+    pub fn templates(&self) -> impl Iterator<Item = (&TemplateKey, &Template)> {
+        self.templates.iter()
+    }
+
+    /// Re-create a template after a daemon restart: it controls the connections that name it.
+    pub fn restore_template(&mut self, key: TemplateKey, real: SocketAddrV4, expires: Instant) {
+        let controlled = self
+            .conns
+            .values()
+            .filter(|c| c.template == Some(key))
+            .count() as u32;
+        self.templates.insert(
+            key,
+            Template {
+                real,
+                expires,
+                controlled,
+            },
+        );
+    }
+
+    /// Link data connection `id` to its control connection `ctl` (both must exist and `id`
+    /// must have none yet). Returns whether it was linked.
+    pub fn set_controller(&mut self, id: &ConnKey, ctl: ConnKey) -> bool {
+        if id == &ctl || !self.conns.contains_key(&ctl) {
+            return false;
+        }
+        match self.conns.get_mut(id) {
+            Some(c) if c.controller.is_none() => c.controller = Some(ctl),
+            _ => return false,
+        }
+        if let Some(c) = self.conns.get_mut(&ctl) {
+            c.controlled += 1;
+        }
+        true
+    }
+
     pub fn template(&self, key: &TemplateKey) -> Option<&Template> {
         self.templates.get(key)
     }

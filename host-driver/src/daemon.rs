@@ -52,6 +52,9 @@ use crate::service::{
 };
 use crate::state::{self, Dir, Event, TcpState, Timeouts};
 
+mod restore;
+pub use restore::Restored;
+
 /// Exceptions taken from the ring per batch.
 const POLL_BATCH: usize = 64;
 /// A persistence template whose time is up while it still controls connections waits this long.
@@ -179,6 +182,13 @@ pub struct DaemonConfig {
     /// Virtual ports whose connections the FTP helper watches (masquerading real servers only).
     #[serde(default = "defaults::ftp_ports")]
     pub ftp_ports: Vec<u16>,
+    /// Where to keep the state snapshot a restarted daemon rebuilds from with the NIC's table
+    /// ([`crate::persist`]); none: a restart rebuilds from the NIC's table alone.
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+    /// The snapshot is written at most this often (when something changed), and at a stop.
+    #[serde(default = "defaults::state_interval_ms")]
+    pub state_interval_ms: u64,
 }
 
 mod defaults {
@@ -198,6 +208,9 @@ mod defaults {
     pub fn ftp_ports() -> Vec<u16> {
         vec![crate::app::ftp::FTP_PORT]
     }
+    pub fn state_interval_ms() -> u64 {
+        1000
+    }
 }
 
 impl DaemonConfig {
@@ -213,6 +226,8 @@ impl DaemonConfig {
             max_connections: None,
             timeouts: TimeoutConfig::default(),
             ftp_ports: defaults::ftp_ports(),
+            state_file: None,
+            state_interval_ms: defaults::state_interval_ms(),
         }
     }
 }
@@ -291,6 +306,16 @@ pub struct DaemonStats {
     pub data_expected_active: u64,
     pub data_connections: u64,
     pub data_expect_expired: u64,
+    /// Connections removed (expired, reused, flushed, ...).
+    pub connections_removed: u64,
+    /// At start: connections rebuilt from the NIC's table, unpaired NIC entries cleared,
+    /// snapshot records the NIC no longer had.
+    pub connections_restored: u64,
+    pub restore_orphans_cleared: u64,
+    pub restore_stale_records: u64,
+    /// State snapshots written; snapshot reads or writes that failed.
+    pub state_saves: u64,
+    pub state_errors: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -354,6 +379,11 @@ pub struct Daemon<B: NicBackend> {
     expects: Vec<Expectation>,
     /// Bound connections that held a segment tail at the last tick.
     holding: Vec<(ConnKey, app::Dir)>,
+    /// The state fingerprint of the last snapshot written (or restored from), and when.
+    last_saved: Option<u64>,
+    last_save_at: Option<Instant>,
+    /// What the restore at start found.
+    restored: Restored,
 }
 
 fn build_services(cfg: &DaemonConfig) -> Result<Services, ServiceError> {
@@ -403,7 +433,7 @@ impl<B: NicBackend> Daemon<B> {
             },
         )
         .map_err(|e| DaemonError::Config(format!("ftp_ports: {e}")))?;
-        Ok(Daemon {
+        let mut d = Daemon {
             driver,
             cfg,
             services,
@@ -418,7 +448,17 @@ impl<B: NicBackend> Daemon<B> {
             batch_now: None,
             expects: Vec::new(),
             holding: Vec::new(),
-        })
+            last_saved: None,
+            last_save_at: None,
+            restored: Restored::default(),
+        };
+        d.restore();
+        Ok(d)
+    }
+
+    /// What the restore at start found (connections the NIC kept, rebuilt).
+    pub fn restored(&self) -> Restored {
+        self.restored
     }
 
     /// Use `source` for per-entry NIC state (default: [`NoNicState`]).
@@ -565,6 +605,7 @@ impl<B: NicBackend> Daemon<B> {
         if let Some(task) = metrics_task {
             task.abort();
         }
+        self.save_state(Instant::now(), true);
         info!(
             connections = self.conns.len(),
             "daemon stopped; NIC entries left in place"
@@ -703,12 +744,14 @@ impl<B: NicBackend> Daemon<B> {
         self.poll_nic_state(now);
         self.expire(now);
         self.services.estimate(now);
+        self.save_state(now, false);
     }
 
     /// Remove connection `id` now: its NIC entries, its helper binding, the data connections
     /// it announced and nobody claimed, and its place in the real server's counters.
     fn remove_connection(&mut self, id: &ConnKey) -> Option<Connection> {
         let c = self.conns.remove(id)?;
+        self.stats.connections_removed += 1;
         self.bindings.remove(id);
         self.holding.retain(|(h, _)| h != id);
         let before = self.expects.len();
@@ -1922,6 +1965,174 @@ mod tests {
         assert_eq!(d.stats().exceptions[Reason::Syn as usize], 1);
         assert_eq!(d.stats().exceptions[Reason::Truncated as usize], 1);
         assert_eq!((d.stats().ignored, d.stats().malformed), (2, 1));
+    }
+
+    fn ftp_config() -> DaemonConfig {
+        let mut cfg = config();
+        cfg.services[0] = ServiceConfig::tcp(
+            sa("10.0.0.100:21"),
+            Scheduler::Rr,
+            vec![RealConfig {
+                addr: sa("10.1.0.2:21"),
+                weight: 1,
+                method: ForwardMethod::Masq,
+                u_threshold: 0,
+                l_threshold: 0,
+            }],
+        );
+        cfg
+    }
+
+    /// A daemon that stops without a word (its memory gone, as after SIGKILL) and a new one on
+    /// the same NIC: the FTP control connection with a sequence delta is rebuilt from the NIC's
+    /// table and the snapshot — same entries, helper bound again with the same history, the
+    /// pending data connection still expected — and the next reply is rewritten on top of
+    /// the restored delta. Without the snapshot the NIC's table alone still gives the
+    /// connection and its newest delta. Unpaired entries are cleared.
+    #[test]
+    fn a_restarted_daemon_rebuilds_connections_from_the_nic_and_the_snapshot() {
+        let dir = std::env::temp_dir().join(format!("vsnic-restore-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        let _ = std::fs::remove_file(&state);
+        let mut cfg = ftp_config();
+        cfg.state_file = Some(state.clone());
+        let (nic, mut d) = setup(cfg.clone());
+        let rs_arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: P1_MAC,
+            sender_ip: ip("10.1.0.1"),
+            target_mac: [0; 6],
+            target_ip: ip("10.1.0.2"),
+        };
+        d.handle_exception(exc(net::arp_reply(&rs_arp, RS_MAC), Reason::NonIpv4, 1));
+        let client = (ip("10.0.0.2"), 40000);
+        let vip = (ip("10.0.0.100"), 21);
+        let id = ConnKey {
+            proto: Protocol::Tcp,
+            client: sa("10.0.0.2:40000"),
+            vip: sa("10.0.0.100:21"),
+        };
+        d.handle_exception(exc(
+            net::tcp_frame(CLIENT_MAC, P0_MAC, client, vip, SYN, 1000, &[]),
+            Reason::Syn,
+            0,
+        ));
+        let ack = TcpFlags {
+            ack: true,
+            ..Default::default()
+        };
+        let reply = |seq: u32, text: &[u8]| {
+            net::tcp_frame(RS_MAC, P1_MAC, (ip("10.1.0.2"), 21), client, ack, seq, text)
+        };
+        d.handle_exception(exc(
+            reply(5000, b"227 Entering Passive Mode (10,1,0,2,156,64).\r\n"),
+            Reason::AppPayload,
+            1,
+        ));
+        let before = d.connections().get(&id).unwrap().clone();
+        let adj = *d.binding(&id).unwrap().seq_adj();
+        assert!(!adj.out_seq.is_empty());
+        d.save_state(Instant::now(), true);
+        assert_eq!(d.stats().state_saves, 1);
+        // a half-installed connection (only its return entry made it) left behind
+        let stray = Entry {
+            key: FlowKey {
+                saddr: [10, 1, 0, 9],
+                daddr: [10, 0, 0, 9],
+                sport: 80,
+                dport: 5555,
+                proto: 6,
+            },
+            valid: true,
+            action: Action::Snat,
+            nat_addr: [10, 0, 0, 100],
+            nat_port: 80,
+            ..Entry::default()
+        };
+        let stray_bucket = hash::bucket_keyed(&stray.key, BITS, &hash::DEFAULT_KEY);
+        let mut drv = Driver::open_with(
+            nic.clone(),
+            crate::driver::DriverConfig {
+                clear_table: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        drv.write_entry(stray_bucket, &stray).unwrap();
+        drop(drv);
+        std::mem::forget(d); // no clean stop: nothing more is written
+
+        let reopen = |cfg: DaemonConfig| {
+            let driver = Driver::open_with(
+                nic.clone(),
+                crate::driver::DriverConfig {
+                    clear_table: false,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            Daemon::new(driver, cfg).unwrap()
+        };
+        let mut d2 = reopen(cfg.clone());
+        let r = d2.restored();
+        assert_eq!(
+            (
+                r.connections,
+                r.from_snapshot,
+                r.bindings,
+                r.orphans_cleared
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(
+            Entry::from_words(&nic.table_words(stray_bucket)),
+            Some(Entry::default())
+        );
+        let c = d2.connections().get(&id).unwrap();
+        assert_eq!(
+            (c.real, c.isn, c.state),
+            (before.real, before.isn, before.state)
+        );
+        assert_eq!(c.nic, before.nic, "the same entries");
+        assert_eq!(*d2.binding(&id).unwrap().seq_adj(), adj, "the same history");
+        assert_eq!(
+            d2.expectations().len(),
+            1,
+            "the data connection is still expected"
+        );
+        assert_eq!(d2.services().list()[0].reals[0].active_conns, 1);
+        assert_eq!(d2.neighbour(ip("10.1.0.2")), Some(RS_MAC));
+        // the session goes on: a second 227 is rewritten on top of the restored delta
+        nic.take_tx();
+        let next = 5000 + b"227 Entering Passive Mode (10,1,0,2,156,64).\r\n".len() as u32;
+        d2.handle_exception(exc(
+            reply(next, b"227 Entering Passive Mode (10,1,0,2,156,65).\r\n"),
+            Reason::AppPayload,
+            1,
+        ));
+        assert_eq!(d2.stats().app_rewrites, 1);
+        let levels = d2.binding(&id).unwrap().seq_adj().out_seq.levels().len();
+        assert_eq!(levels, 2, "a second level on top of the restored one");
+        let sent = nic.take_tx();
+        assert_eq!(sent.len(), 1);
+        let f = &sent[0].frame;
+        let seq = app::frame::tcp_info(f, &app::frame::layout(f).unwrap()).seq;
+        assert_eq!(seq, next + 2, "numbered after the first rewrite's +2 bytes");
+
+        // without the snapshot: the NIC's table alone gives the connection and its delta
+        std::mem::forget(d2);
+        std::fs::remove_file(&state).unwrap();
+        let d3 = reopen(cfg);
+        let r = d3.restored();
+        assert_eq!((r.connections, r.from_snapshot, r.bindings), (1, 0, 1));
+        let newest = d3.binding(&id).unwrap().seq_adj().out_seq.newest();
+        assert!(newest.is_some_and(|l| l.offset_after == 4), "{newest:?}");
+        assert_eq!(
+            d3.connections().get(&id).unwrap().state,
+            TcpState::Established
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// An FTP control connection whose addresses a new connection reuses (the client bound the

@@ -46,6 +46,11 @@ pub enum DriverError {
     BadFrameLen(usize),
     #[error("port {port} does not exist (the device has {num_ports})")]
     BadPort { port: u8, num_ports: u32 },
+    #[error(
+        "the NIC's table block (version 1.{minor}) cannot read entries back (1.{} can)",
+        table::MINOR_READ
+    )]
+    TableNotReadable { minor: u32 },
     #[error("TX ring is full")]
     TxRingFull,
     #[error("exception ring HEAD {head} is {ahead} slots past TAIL {tail} (ring of {size})")]
@@ -148,6 +153,8 @@ pub struct NicCounters {
 #[derive(Debug, Clone, Copy)]
 struct Bases {
     table: u32,
+    /// The table block's minor version ([`table::MINOR_READ`] and later can read entries back).
+    table_minor: u32,
     counters: u32,
     exq: u32,
     txq: u32,
@@ -181,7 +188,7 @@ pub struct Driver<B: NicBackend> {
     txq: Ring,
     /// Exception slots skipped because their descriptor made no sense.
     bad_exc_desc: u64,
-    /// What the driver last wrote to each table bucket (the table is write-only).
+    /// Each table bucket's words: what the driver last wrote there, or read back at open.
     shadow: Vec<[u32; entry::WORDS]>,
     /// What the table block's staging registers hold (they keep their words across commands),
     /// so a write sends only the words that differ; `None` when unknown (at open, after an
@@ -189,6 +196,8 @@ pub struct Driver<B: NicBackend> {
     staged: Option<[u32; entry::WORDS]>,
     /// Register writes spent on table entries (staging words + commands).
     pub table_reg_writes: u64,
+    /// Buckets cleared at open because their entry did not decode.
+    table_cleared_bad: u64,
     /// The flow hash key the NIC places entries with.
     hash_key: HashKey,
 }
@@ -265,8 +274,10 @@ impl<B: NicBackend> Driver<B> {
                 value: info.num_ports,
             });
         }
+        let table_base = find("table", table::TYPE_ID, table::VERSION)?;
         let bases = Bases {
-            table: find("table", table::TYPE_ID, table::VERSION)?,
+            table: table_base,
+            table_minor: backend.read32(table_base + regs::VERSION)? & 0xFFFF,
             counters: find("counters", counters::TYPE_ID, counters::VERSION)?,
             exq: find("exq", exq::TYPE_ID, exq::VERSION)?,
             txq: find("txq", txq::TYPE_ID, txq::VERSION)?,
@@ -283,6 +294,7 @@ impl<B: NicBackend> Driver<B> {
             shadow: vec![[0; entry::WORDS]; info.table_size() as usize],
             staged: None,
             table_reg_writes: 0,
+            table_cleared_bad: 0,
             hash_key: hash::DEFAULT_KEY,
         };
         if cfg.clear_table {
@@ -300,6 +312,15 @@ impl<B: NicBackend> Driver<B> {
                 drv.hash_key[i] = drv
                     .backend
                     .read32(bases.table + table::HASH_KEY0 + 4 * i as u32)?;
+            }
+            if drv.table_readable() {
+                let n = drv.load_table()?;
+                info!(entries = n, "kept the NIC's table: read it back");
+            } else {
+                warn!(
+                    minor = bases.table_minor,
+                    "kept the NIC's table, but this table block cannot read entries back"
+                );
             }
         }
         drv.backend.write32(bases.exq + exq::IRQ_EN, 1)?;
@@ -495,12 +516,86 @@ impl<B: NicBackend> Driver<B> {
         self.write_entry(index, &Entry::default())
     }
 
-    /// The entry of table bucket `index`. The contract's table block is write-only (CMD has no
-    /// read command), so this is the driver's copy of the last words it wrote there (all zero —
-    /// invalid — for a bucket not written since open).
+    /// The entry of table bucket `index` as the driver knows it, without a bus access: the last
+    /// words it wrote there, or read back at open (see [`Driver::fetch_entry`] for the device's).
     pub fn read_entry(&mut self, index: u32) -> Result<Entry, DriverError> {
         self.check_index(index)?;
         Entry::from_words(&self.shadow[index as usize]).ok_or(DriverError::BadEntry(index))
+    }
+
+    /// Whether the NIC's table block can read entries back (contract table 1.1 and later).
+    pub fn table_readable(&self) -> bool {
+        self.bases.table_minor >= table::MINOR_READ
+    }
+
+    /// Read table bucket `index` from the device: the read command, then the staging words.
+    /// Only the word holding the valid bit is read for an empty bucket. The driver's copy of the
+    /// bucket is updated. `None`: the bucket is empty.
+    pub fn fetch_entry(&mut self, index: u32) -> Result<Option<Entry>, DriverError> {
+        self.check_index(index)?;
+        if !self.table_readable() {
+            return Err(DriverError::TableNotReadable {
+                minor: self.bases.table_minor,
+            });
+        }
+        let t = self.bases.table;
+        // the read replaces the staging words: until all are read back, they are unknown
+        self.staged = None;
+        self.backend
+            .write32(t + table::CMD, table::CMD_READ | index)?;
+        let valid_word = entry::VALID.start / 32;
+        let mut words = [0u32; entry::WORDS];
+        words[valid_word] = self
+            .backend
+            .read32(t + table::DATA0 + 4 * valid_word as u32)?;
+        if get_bits(&words, entry::VALID) == 0 {
+            self.shadow[index as usize] = [0; entry::WORDS];
+            return Ok(None);
+        }
+        for (i, w) in words.iter_mut().enumerate() {
+            if i != valid_word {
+                *w = self.backend.read32(t + table::DATA0 + 4 * i as u32)?;
+            }
+        }
+        self.staged = Some(words);
+        let e = Entry::from_words(&words).ok_or(DriverError::BadEntry(index))?;
+        self.shadow[index as usize] = words;
+        Ok(Some(e))
+    }
+
+    /// Read the whole table back from the device into the driver's copy; returns how many
+    /// buckets hold an entry. A bucket whose entry does not decode is cleared on the device
+    /// (nothing can be forwarded by it correctly) and counted in [`Driver::table_cleared_bad`].
+    pub fn load_table(&mut self) -> Result<usize, DriverError> {
+        let mut n = 0;
+        for index in 0..self.info.table_size() {
+            match self.fetch_entry(index) {
+                Ok(Some(_)) => n += 1,
+                Ok(None) => {}
+                Err(DriverError::BadEntry(i)) => {
+                    warn!(bucket = i, "undecodable table entry cleared");
+                    self.table_cleared_bad += 1;
+                    self.clear_entry(i)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every bucket holding an entry, as the driver knows them (after [`Driver::load_table`]:
+    /// as the device holds them).
+    pub fn entries(&self) -> impl Iterator<Item = (u32, Entry)> + '_ {
+        self.shadow.iter().enumerate().filter_map(|(i, w)| {
+            (get_bits(w, entry::VALID) == 1)
+                .then(|| Entry::from_words(w).map(|e| (i as u32, e)))
+                .flatten()
+        })
+    }
+
+    /// Buckets cleared at [`Driver::load_table`] because their entry did not decode.
+    pub fn table_cleared_bad(&self) -> u64 {
+        self.table_cleared_bad
     }
 
     /// All device counters.
@@ -714,6 +809,61 @@ mod tests {
         assert_eq!(nic.valid_buckets(), vec![5, 4095], "kept when asked to");
         drop(Driver::open(nic.clone()).unwrap());
         assert!(nic.valid_buckets().is_empty());
+    }
+
+    /// Keeping the table reads it back from the device: the driver knows what a previous run
+    /// (another process) installed. A bucket that does not decode is cleared and counted. After
+    /// a read the staging words hold the entry read, and the next write still lands whole.
+    #[test]
+    fn keeping_the_table_reads_it_back_from_the_device() {
+        let nic = Arc::new(FakeNic::default());
+        let mut first = Driver::open(nic.clone()).unwrap();
+        let e = |port: u16| Entry {
+            key: FlowKey {
+                saddr: [10, 0, 0, 2],
+                daddr: [10, 0, 0, 100],
+                sport: port,
+                dport: 80,
+                proto: 6,
+            },
+            valid: true,
+            action: Action::Dnat,
+            egress_port: 1,
+            nat_addr: [10, 1, 0, 2],
+            nat_port: 80,
+            seq: Some(vsnic_contract::entry::SeqDelta {
+                pos: 1000,
+                before: 0,
+                after: 3,
+                floor: 900,
+            }),
+            ..Entry::default()
+        };
+        first.write_entry(7, &e(1)).unwrap();
+        first.write_entry(4000, &e(2)).unwrap();
+        // a bucket holding an undefined action code (written behind the driver's back)
+        let mut bad = e(3).to_words();
+        set_bits(&mut bad, entry::ACTION, 3);
+        first.write_words(9, &bad).unwrap();
+        drop(first);
+        let mut second = Driver::open_with(
+            nic.clone(),
+            DriverConfig {
+                clear_table: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(second.table_readable());
+        let got: Vec<_> = second.entries().collect();
+        assert_eq!(got, vec![(7, e(1)), (4000, e(2))]);
+        assert_eq!(second.table_cleared_bad(), 1);
+        assert_eq!(nic.valid_buckets(), vec![7, 4000]);
+        assert_eq!(second.fetch_entry(8).unwrap(), None);
+        assert_eq!(second.fetch_entry(4000).unwrap(), Some(e(2)));
+        // the staging words now hold bucket 4000's entry; a write of another entry is whole
+        second.write_entry(12, &e(5)).unwrap();
+        assert_eq!(nic.table_words(12), e(5).to_words());
     }
 
     #[test]

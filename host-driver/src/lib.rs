@@ -27,6 +27,7 @@ pub mod ftpdemo;
 pub mod metrics;
 pub mod net;
 pub mod nicstate;
+pub mod persist;
 pub mod sched;
 pub mod service;
 pub mod signals;

@@ -184,6 +184,24 @@ impl<const W: usize, const T: usize> Harness<W, T> {
         }
     }
 
+    /// Read a whole table entry back: the read command, then every staging word on the
+    /// following cycles (back to back, as fast as the bus allows; traffic keeps flowing).
+    pub fn read_entry(&mut self, index: u32) -> [u32; vsnic_contract::entry::WORDS] {
+        use vsnic_contract::regs::table;
+        self.queue_write(table::BASE + table::CMD, table::CMD_READ | index);
+        for i in 0..vsnic_contract::entry::WORDS {
+            self.queue_read(table::BASE + table::DATA0 + 4 * i as u32);
+        }
+        while self.reads.len() < vsnic_contract::entry::WORDS {
+            self.step(true);
+        }
+        let mut words = [0; vsnic_contract::entry::WORDS];
+        for w in words.iter_mut() {
+            *w = self.reads.pop_front().expect("read completed");
+        }
+        words
+    }
+
     /// Whether the core may still hold frames (input queued or output in progress).
     pub fn busy(&self) -> bool {
         !self.input.is_empty() || !self.csr.is_empty() || self.read_pending

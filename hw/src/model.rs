@@ -114,6 +114,11 @@ impl Model {
         self.table[index as usize % n] = words;
     }
 
+    /// What the table block's read command loads into the staging words.
+    pub fn read_entry(&self, index: u32) -> [u32; entry::WORDS] {
+        self.table[index as usize % self.table.len()]
+    }
+
     /// Classify a received frame: the exception reason, or `None` for the fast path.
     pub fn classify(frame: &[u8]) -> Reason {
         let len = frame.len();

@@ -610,6 +610,12 @@ impl AppBinding {
     pub fn seq_adj(&self) -> &ConnSeqAdj {
         &self.seq
     }
+
+    /// Take over the sequence deltas of a connection bound before a daemon restart (the
+    /// stream state — retransmission replays, held tails — starts afresh).
+    pub fn restore_seq(&mut self, seq: ConnSeqAdj) {
+        self.seq = seq;
+    }
     pub fn stats(&self) -> BindingStats {
         self.stats
     }

@@ -103,6 +103,25 @@ impl SeqAdj {
         }
     }
 
+    /// A history given as its levels, oldest first (as [`SeqAdj::levels`] lists them; a
+    /// restarted daemon reads them back from its snapshot). `None` unless they form one: at
+    /// most [`SEQ_HISTORY`] levels, positions strictly increasing (mod 2^32), each level
+    /// starting from the offset the one before it ended with.
+    pub fn from_levels(levels: &[SeqLevel]) -> Option<SeqAdj> {
+        if levels.len() > SEQ_HISTORY {
+            return None;
+        }
+        for w in levels.windows(2) {
+            if !after(w[1].position, w[0].position) || w[1].offset_before != w[0].offset_after {
+                return None;
+            }
+        }
+        let mut a = SeqAdj::new();
+        a.levels[..levels.len()].copy_from_slice(levels);
+        a.len = levels.len() as u8;
+        Some(a)
+    }
+
     /// Whether any rewrite changed the length in this direction.
     pub fn is_empty(&self) -> bool {
         self.len == 0

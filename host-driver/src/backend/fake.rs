@@ -436,6 +436,8 @@ impl State {
                 let index = (val & table::CMD_INDEX_MASK) as usize;
                 if index < self.table.len() && val & table::CMD_WRITE != 0 {
                     self.table[index] = self.staging;
+                } else if index < self.table.len() && val & table::CMD_READ != 0 {
+                    self.staging = self.table[index];
                 }
             }
             (table::TYPE_ID, r)

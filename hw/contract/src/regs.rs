@@ -67,11 +67,18 @@ pub mod id {
 pub mod table {
     pub const BASE: u32 = 0x0100;
     pub const TYPE_ID: u32 = 0x5653_0002;
-    pub const VERSION: u32 = 0x0001_0000;
-    /// Command: bits 0..16 entry index, bit 31 write the staged entry to that index.
+    /// 1.1 added [`CMD_READ`] (1.0 tables are write-only).
+    pub const VERSION: u32 = 0x0001_0001;
+    /// The first minor version with [`CMD_READ`].
+    pub const MINOR_READ: u32 = 1;
+    /// Command: bits 0..16 entry index, bit 31 write the staged entry to that index, else bit 30
+    /// read that index's entry into the staging words.
     pub const CMD: u32 = 0x0C;
     pub const CMD_INDEX_MASK: u32 = 0xFFFF;
     pub const CMD_WRITE: u32 = 1 << 31;
+    /// Load the entry at the index into `DATA0..` (they read as the entry from the next register
+    /// access on; lookups are not disturbed: the host has its own port to the table).
+    pub const CMD_READ: u32 = 1 << 30;
     /// First of the 4 flow-hash key words (`crate::hash::HashKey`, word i at `HASH_KEY0 + 4 * i`).
     /// They reset to `crate::hash::DEFAULT_KEY`. Changing the key moves every flow to another
     /// bucket: write it only while the table is empty.
@@ -185,7 +192,7 @@ pub const BLOCKS: &[Block] = &[
                 "CMD",
                 table::CMD,
                 Wo,
-                "bits 0..16 index; bit 31 write the staged entry there in one cycle",
+                "bits 0..16 index; bit 31 write the staged entry there in one cycle; else bit 30 read that entry into DATA0..DATA15 (visible to the next register access; lookups undisturbed)",
             ),
             reg(
                 "HASH_KEY0..HASH_KEY3",
@@ -197,7 +204,7 @@ pub const BLOCKS: &[Block] = &[
                 "DATA0..DATA15",
                 table::DATA0,
                 Rw,
-                "entry staging words (see conn_entry layout); they keep their value across CMD writes, so a driver rewrites only the words that changed",
+                "entry staging words (see conn_entry layout); they keep their value across write commands, so a driver rewrites only the words that changed; a read command replaces them with the entry read",
             ),
         ],
     },

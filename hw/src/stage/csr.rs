@@ -4,6 +4,9 @@
 //!
 //! A table write is staged: the host writes the entry's words into `DATA0..`, then `CMD` with
 //! the write bit and the index; the whole entry is written into the table RAM in that cycle.
+//! A table read is the reverse: `CMD` with the read bit and the index loads the bucket's entry
+//! into the staging words (from the table's host port, one cycle later; a register access in
+//! that cycle already sees it), where the host reads it from `DATA0..`.
 //! The staging words keep their value across commands (the contract says so; the driver relies
 //! on it to write only the words that changed).
 
@@ -22,6 +25,8 @@ pub struct Csr<const W: usize, const T: usize> {
     pub tw_enable: Signal<Out, Bit>,
     pub tw_index: Signal<Out, Bits<T>>,
     pub tw_entry: Signal<Out, Bits<{ entry::BITS }>>,
+    /// The entry at `tw_index` of the previous cycle (the table's host port).
+    pub tr_entry: Signal<In, Bits<{ entry::BITS }>>,
     /// The flow hash key (`HASH_KEY0..3`).
     pub hash_key: Signal<Out, Bits<128>>,
     pub ev_rx: Signal<In, Bit>,
@@ -32,6 +37,10 @@ pub struct Csr<const W: usize, const T: usize> {
     pub ev_reason: Signal<In, Bits<8>>,
     rdata: DFF<Bits<32>>,
     staging: DFF<Bits<{ entry::BITS }>>,
+    /// A read command was given last cycle: `tr_entry` is the entry read, to be staged.
+    rd_pending: DFF<Bit>,
+    /// The staging words as of this cycle (a read's entry forwarded before it is registered).
+    staged_src: Signal<Local, Bits<{ entry::BITS }>>,
     // HASH_KEYi, stored as (value XOR default word) so that the all-zero reset state of the
     // registers means the contract's default key
     hk0: DFF<Bits<32>>,
@@ -151,6 +160,7 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             tw_enable: Default::default(),
             tw_index: Default::default(),
             tw_entry: Default::default(),
+            tr_entry: Default::default(),
             hash_key: Default::default(),
             hk0: Default::default(),
             hk1: Default::default(),
@@ -176,6 +186,8 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             ev_reason: Default::default(),
             rdata: Default::default(),
             staging: Default::default(),
+            rd_pending: Default::default(),
+            staged_src: Default::default(),
             c_rx: Default::default(),
             c_tx: Default::default(),
             c_fastpath: Default::default(),
@@ -258,12 +270,12 @@ const _: () = assert!(
 );
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
-    super::settled_update!(self; clocks: rdata.clock, staging.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
+    super::settled_update!(self; clocks: rdata.clock, staging.clock, rd_pending.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
         c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
         ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
-        staged_word, in_data, rdata.q, staging.q, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
+        staged_word, in_data, rdata.q, staging.q, rd_pending.q, staged_src, tr_entry, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
         c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q);
 }
 
@@ -271,8 +283,8 @@ impl<const W: usize, const T: usize> Csr<W, T> {
     #[hdl_gen]
     fn logic(&mut self) {
         dff_setup!(
-            self, clock, rdata, staging, hk0, hk1, hk2, hk3, c_rx, c_tx, c_fastpath, c_exc,
-            c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
+            self, clock, rdata, staging, rd_pending, hk0, hk1, hk2, hk3, c_rx, c_tx, c_fastpath,
+            c_exc, c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
         );
         // ---- counters ----
         if self.ev_rx.val() {
@@ -330,12 +342,20 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         self.word_shift.next = self.word_off.val() << 3;
         self.word_mask.next =
             bit_cast::<{ entry::BITS }, 32>(self.ones.val()) << self.word_shift.val();
-        self.staged_word.next = self.staging.q.val() >> self.word_shift.val();
+        // A read command's entry arrives from the table one cycle after the command; it is
+        // forwarded to this cycle's register reads and writes and staged at the edge.
+        self.rd_pending.d.next = false;
+        self.staged_src.next = self.staging.q.val();
+        if self.rd_pending.q.val() {
+            self.staged_src.next = self.tr_entry.val();
+            self.staging.d.next = self.tr_entry.val();
+        }
+        self.staged_word.next = self.staged_src.val() >> self.word_shift.val();
         self.in_data.next = (self.csr_addr.val() >= self.a_tb_data0.val())
             & (self.csr_addr.val() < self.a_tb_data_end.val());
         self.tw_enable.next = false;
         self.tw_index.next = self.csr_wdata.val().get_bits::<T>(0);
-        self.tw_entry.next = self.staging.q.val();
+        self.tw_entry.next = self.staged_src.val();
         // ---- flow hash key ----
         self.hkey0.next = self.hk0.q.val() ^ self.d_hk0.val();
         self.hkey1.next = self.hk1.q.val() ^ self.d_hk1.val();
@@ -348,6 +368,12 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         if self.csr_write.val() {
             if (self.csr_addr.val() == self.a_tb_cmd.val()) & self.csr_wdata.val().get_bit(31) {
                 self.tw_enable.next = true;
+            }
+            if (self.csr_addr.val() == self.a_tb_cmd.val())
+                & !self.csr_wdata.val().get_bit(31)
+                & self.csr_wdata.val().get_bit(30)
+            {
+                self.rd_pending.d.next = true;
             }
             if self.csr_addr.val() == self.a_hk0.val() {
                 self.hk0.d.next = self.csr_wdata.val() ^ self.d_hk0.val();
@@ -362,7 +388,7 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.hk3.d.next = self.csr_wdata.val() ^ self.d_hk3.val();
             }
             if self.in_data.val() {
-                self.staging.d.next = (self.staging.q.val() & !self.word_mask.val())
+                self.staging.d.next = (self.staged_src.val() & !self.word_mask.val())
                     | (bit_cast::<{ entry::BITS }, 32>(self.csr_wdata.val())
                         << self.word_shift.val());
             }

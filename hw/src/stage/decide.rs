@@ -14,6 +14,7 @@
 //! sees either the old entry or the new one.
 
 use super::hash::{self, FlowHash};
+use super::table::TableRam;
 use super::HDR_BITS;
 use rust_hdl::prelude::*;
 use vsnic_contract::{entry, stream, Reason};
@@ -46,7 +47,9 @@ pub struct Decide<const T: usize> {
     pub m_valid: Signal<Out, Bit>,
     pub m_hdr: Signal<Out, Bits<HDR_BITS>>,
     pub m_dec: Signal<Out, Bits<64>>,
-    conns: RAM<Bits<{ entry::BITS }>, T>,
+    /// The entry at `tw_index` one cycle later (the table's host port, for the CSR's reads).
+    pub tr_entry: Signal<Out, Bits<{ entry::BITS }>>,
+    conns: TableRam<T>,
     fh: FlowHash,
     // L0 fields (lane order)
     ethertype: Signal<Local, Bits<16>>,
@@ -242,6 +245,7 @@ impl<const T: usize> Default for Decide<T> {
             m_valid: Default::default(),
             m_hdr: Default::default(),
             m_dec: Default::default(),
+            tr_entry: Default::default(),
             conns: Default::default(),
             fh: Default::default(),
             ethertype: Default::default(),
@@ -403,7 +407,7 @@ impl<const T: usize> Logic for Decide<T> {
         ip_fold1, ip_fold2, reason, tuple, hash_key, fh.index, hash, hit, lookup_ok, decision, action, old_addr,
         old_port, new_addr, new_port, n_ip_csum, n_tcp_csum, n_old_lo, n_old_hi, n_old_port,
         ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
-        tcp_csum_new, macs, fields, conns.read_data, l1_valid.q, l1_hdr.q, l1_reason.q,
+        tcp_csum_new, macs, fields, conns.read_data, conns.host_data, l1_valid.q, l1_hdr.q, l1_reason.q,
         l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q, l2_seq.q, l2_ack.q,
         seq_n, ack_n, ip_len_n, tcp_hlen, ts_only, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
         s_floor, a_pos, a_before, a_after, a_floor, d_seq, d_seq_floor, a_orig, d_ack,
@@ -423,6 +427,7 @@ impl<const T: usize> Decide<T> {
         self.conns.write_enable.next = self.tw_enable.val();
         self.conns.write_address.next = self.tw_index.val();
         self.conns.write_data.next = self.tw_entry.val();
+        self.tr_entry.next = self.conns.host_data.val();
 
         // ---- L0: fields, classification, hash ----
         self.ethertype.next = self.hdr.val().get_bits::<16>(96);

@@ -6,6 +6,9 @@
 //! 3. [`emit`]: buffers frames until their decision is known, then streams them out to a network
 //!    port (with the header window substituted) or to the exception stream, or drops them.
 //! 4. [`csr`]: the register blocks of the core (identification, table access, counters).
+//!
+//! [`table`] is the connection table's dual-port block RAM (lookup port for `decide`, host port
+//! for `csr`).
 
 pub mod csr;
 pub mod decide;
@@ -13,6 +16,7 @@ pub mod emit;
 pub mod fifo;
 pub mod hash;
 pub mod parse;
+pub mod table;
 
 /// Bytes of the header window the parser captures.
 pub const HDR_BYTES: usize = 64;
