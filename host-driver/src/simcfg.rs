@@ -1,4 +1,4 @@
-//! The simulator's settings for `vsnicd --backend sim`: the `[sim]` section of the config file
+//! The simulator's settings for `vsnicd --backend sim` and `vsnic-simd`: the `[sim]` section of the config file
 //! merged with the command line (a flag given on the command line wins; attachments given for a
 //! port on the command line replace the file's attachments for that port). A port may carry
 //! several attachments (they all see what the NIC sends there).
@@ -111,6 +111,43 @@ pub fn merge(file: &SimSection, cli: &SimArgs) -> Result<(SimConfig, Vec<PortAtt
     // stable: a port's attachments keep their order
     ports.sort_by_key(|p| p.port);
     Ok((cfg, ports))
+}
+
+/// Start the simulator with `cfg`, open and attach `ports` (each reported on stderr as
+/// `<who>: port N: SPEC`) and, with `stats_every` > 0 seconds, print its live counters that
+/// often (needs a tokio runtime).
+pub fn start_simulator(
+    who: &str,
+    cfg: &SimConfig,
+    ports: &[PortAttachment],
+    stats_every: u64,
+) -> Result<std::sync::Arc<vsnic_sim::Simulator>, String> {
+    let sim = std::sync::Arc::new(vsnic_sim::Simulator::start(cfg)?);
+    for a in ports {
+        let opened = a
+            .spec
+            .open(sim.waker())
+            .map_err(|e| format!("port {}: {e}", a.port))?;
+        sim.attach(a.port, opened.into_attachment())?;
+        eprintln!("{who}: port {}: {}", a.port, a.spec);
+    }
+    if stats_every > 0 {
+        let (sim, who) = (sim.clone(), who.to_string());
+        let every = std::time::Duration::from_secs(stats_every);
+        tokio::spawn(async move {
+            let mut meter = vsnic_sim::meter::RateMeter::new();
+            meter.sample(sim.stats());
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Some(r) = meter.sample(sim.stats()) {
+                    eprintln!("{who}: sim: {r}");
+                }
+            }
+        });
+    }
+    Ok(sim)
 }
 
 #[cfg(test)]

@@ -61,6 +61,18 @@ impl HostMem {
         (self.regions.len() - 1, iova)
     }
 
+    /// Free buffer `id` (as the IOMMU unmaps a closed VFIO container's buffers): device
+    /// accesses to it fault from now on, host accesses fail. Ids are not reused.
+    pub fn free(&mut self, id: usize) -> bool {
+        match self.regions.get_mut(id) {
+            Some(r) if !r.data.is_empty() => {
+                r.data = Vec::new();
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn find(&self, iova: u64, len: usize) -> Option<(usize, usize)> {
         self.regions.iter().enumerate().find_map(|(i, r)| {
             let off = iova.checked_sub(r.iova)? as usize;
@@ -137,5 +149,10 @@ mod tests {
         assert_eq!(m.faults, 2);
         assert!(m.host_write(a, 99, &[1, 2]).is_none());
         assert!(m.host_read(7, 0, &mut out).is_none());
+        // a freed buffer is gone for both sides
+        assert!(m.free(b));
+        assert!(m.dma_read(ib, &mut out).is_err());
+        assert!(m.host_read(b, 0, &mut out).is_none());
+        assert!(!m.free(b), "freed once");
     }
 }

@@ -9,6 +9,7 @@
 //!   [`portspec`] parses attachments from command lines (`tap:NAME`, `pcap:IN,OUT`, ...).
 //! * [`meter`]: live rates (cycles/s, frames/s) for status lines.
 //! * [`vcd`]: a window of cycles of the core's signals, streamed to a VCD file.
+//! * [`remote`]: the simulator as a device served to a daemon in another process (`vsnic-simd`).
 #![forbid(unsafe_code)]
 
 pub mod attach;
@@ -19,6 +20,7 @@ pub mod nic;
 pub mod pcap;
 pub mod portspec;
 pub mod queues;
+pub mod remote;
 pub mod runner;
 pub mod tap;
 pub mod vcd;

@@ -6,6 +6,7 @@
 //! (`packets`).
 #![forbid(unsafe_code)]
 
+pub mod ftp_lab;
 pub mod fuzz_bodies;
 pub mod fuzz_seeds;
 pub mod netns;

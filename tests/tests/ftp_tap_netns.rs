@@ -29,11 +29,10 @@
 //! files are named with the PID and removed whatever happens; vsftpd is killed at the end.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vsnic_host::backend::sim::SimBackend;
 use vsnic_host::control::{self, Request, Response};
 use vsnic_host::daemon::{
@@ -43,13 +42,13 @@ use vsnic_host::driver::{Driver, DriverConfig, NicCounters};
 use vsnic_host::service::{ForwardMethod, Scheduler};
 use vsnic_sim::attach::PortSpec;
 use vsnic_sim::{SimConfig, Simulator};
+use vsnic_tests::ftp_lab::{self, bytes, in_ns, pasv_text, sha256, write_file};
 use vsnic_tests::netns::{self, Cleanup};
 
 const WHAT: &str = "FTP TAP/netns";
 const VIP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 77, 0, 100), 21);
 const REAL: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 77, 1, 2), 21);
 const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
-const PASV_PORTS: (u16, u16) = (40000, 40999);
 /// The files vsftpd serves: every mode downloads `small.bin`; the first mode also `big.bin`
 /// (on the same control connection, after the first 227 rewrite).
 const SMALL: usize = 256 << 10;
@@ -188,83 +187,6 @@ const MODES: &[Mode] = &[
     },
 ];
 
-/// The `h1,h2,h3,h4` text of an address in a 227 reply.
-fn pasv_text(a: Ipv4Addr) -> String {
-    let o = a.octets();
-    format!("{},{},{},{}", o[0], o[1], o[2], o[3])
-}
-
-/// Deterministic bytes, different per `seed`.
-fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn sha256(path: &Path) -> Result<String, String> {
-    let p = path.to_string_lossy();
-    let out = netns::output(&["sha256sum", "--", &p])?;
-    out.split_whitespace()
-        .next()
-        .map(str::to_string)
-        .ok_or_else(|| format!("sha256sum {p}: no output"))
-}
-
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, data).map_err(|e| format!("{}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// vsftpd's configuration: anonymous only, `root` readable, `root/upload` writable by `ftp`,
-/// passive ports in [`PASV_PORTS`], active connections from port 20, listening on [`REAL`].
-fn vsftpd_conf(root: &Path, empty: &Path, log: &Path) -> String {
-    format!(
-        "listen=YES
-listen_ipv6=NO
-background=NO
-listen_address={addr}
-listen_port={port}
-anonymous_enable=YES
-local_enable=NO
-no_anon_password=YES
-anon_root={root}
-write_enable=YES
-anon_upload_enable=YES
-anon_mkdir_write_enable=NO
-anon_other_write_enable=NO
-anon_umask=022
-secure_chroot_dir={empty}
-seccomp_sandbox=NO
-pasv_enable=YES
-pasv_min_port={pmin}
-pasv_max_port={pmax}
-port_enable=YES
-connect_from_port_20=YES
-dirmessage_enable=NO
-hide_ids=YES
-syslog_enable=NO
-xferlog_enable=YES
-vsftpd_log_file={log}
-log_ftp_protocol=YES
-",
-        addr = REAL.ip(),
-        port = REAL.port(),
-        root = root.display(),
-        empty = empty.display(),
-        log = log.display(),
-        pmin = PASV_PORTS.0,
-        pmax = PASV_PORTS.1,
-    )
-}
-
 fn daemon_config(socket: PathBuf) -> DaemonConfig {
     let mut cfg = DaemonConfig::new(vec![
         PortConfig {
@@ -306,23 +228,6 @@ async fn counters(socket: &Path) -> Result<(DaemonStats, NicCounters), String> {
         Response::Counters { nic, daemon, .. } => Ok((*daemon, *nic)),
         r => Err(format!("unexpected control response {r:?}")),
     }
-}
-
-/// Run `args` in namespace `ns` (under `timeout`), off the async threads.
-async fn in_ns(ns: &str, args: Vec<String>) -> Result<Output, String> {
-    let ns = ns.to_string();
-    let what = args.join(" ");
-    tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .arg(CLIENT_TIMEOUT_S.to_string())
-            .args(["ip", "netns", "exec", &ns])
-            .args(&args)
-            .stdin(Stdio::null())
-            .output()
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("running {what}: {e}"))
 }
 
 fn check(out: &Output, what: &str, log: &Path) -> Result<String, String> {
@@ -413,7 +318,7 @@ async fn run_mode(
                 args.push(to.display().to_string());
                 args.push(format!("{base}/{f}"));
             }
-            let out = in_ns(cli, args).await?;
+            let out = in_ns(cli, args, CLIENT_TIMEOUT_S).await?;
             transcript += &check(&out, &format!("{}: curl download", mode.name), log)?;
             transfers.extend(curl_timings(&out));
             let mut args = common;
@@ -422,7 +327,7 @@ async fn run_mode(
                 up.display().to_string(),
                 format!("{base}/{up_name}"),
             ]);
-            let out = in_ns(cli, args).await?;
+            let out = in_ns(cli, args, CLIENT_TIMEOUT_S).await?;
             transcript += &check(&out, &format!("{}: curl upload", mode.name), log)?;
             transfers.extend(curl_timings(&out));
         }
@@ -450,7 +355,12 @@ async fn run_mode(
                 script += &format!("get {f} -o {}; ", to.display());
             }
             script += &format!("put {} -o {up_name}; bye", up.display());
-            let out = in_ns(cli, vec!["lftp".into(), "-c".into(), script]).await?;
+            let out = in_ns(
+                cli,
+                vec!["lftp".into(), "-c".into(), script],
+                CLIENT_TIMEOUT_S,
+            )
+            .await?;
             let result = check(&out, &format!("{}: lftp", mode.name), log);
             transcript += &std::fs::read_to_string(&trace).unwrap_or_default();
             if let Err(e) = result {
@@ -689,58 +599,13 @@ async fn ftp(width: usize, table_bits: usize, clock_hz: f64) -> Result<(), Strin
     }));
 
     // vsftpd: a root the `ftp` user cannot write, with an `upload/` it can.
-    let root = dir.join("root");
-    let empty = dir.join("empty");
-    let upload = root.join("upload");
-    for d in [&root, &empty, &upload] {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
-    }
-    netns::run(&["chmod", "0755", &dir.display().to_string()])?;
-    netns::run(&["chmod", "0755", &root.display().to_string()])?;
-    netns::run(&["chmod", "0755", &empty.display().to_string()])?;
-    netns::run(&["chown", "ftp:", &upload.display().to_string()])?;
-    netns::run(&["chmod", "0755", &upload.display().to_string()])?;
     let files = [("small.bin", bytes(SMALL, 1)), ("big.bin", bytes(BIG, 2))];
-    for (name, data) in &files {
-        write_file(&root.join(name), data, 0o644)?;
-    }
-    let log = dir.join("vsftpd.log");
-    let conf = dir.join("vsftpd.conf");
-    write_file(&conf, vsftpd_conf(&root, &empty, &log).as_bytes(), 0o600)?;
-    let server_err = std::fs::File::create(dir.join("vsftpd.stderr")).map_err(|e| e.to_string())?;
-    let server = Command::new("ip")
-        .args(["netns", "exec", &srv, vsftpd().ok_or("vsftpd is missing")?])
-        .arg(&conf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(server_err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| format!("starting vsftpd: {e}"))?;
-    clean.groups.push(server);
-    let local = format!("ftp://{}/", REAL.ip());
-    let t0 = Instant::now();
-    loop {
-        let probe = in_ns(
-            &srv,
-            ["curl", "-s", "-o", "/dev/null", "--max-time", "2", &local]
-                .map(String::from)
-                .to_vec(),
-        )
-        .await?;
-        if probe.status.success() {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(10) {
-            let status = clean.groups[0].try_wait();
-            let err = std::fs::read_to_string(dir.join("vsftpd.stderr")).unwrap_or_default();
-            return Err(format!(
-                "vsftpd did not come up ({status:?}): {err}\nits log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server = ftp_lab::start_vsftpd(&dir, &srv, REAL, &files, &mut clean).await?;
+    let (root, log, upload) = (
+        server.root.clone(),
+        server.log.clone(),
+        server.upload.clone(),
+    );
     let sums: Vec<(&str, String)> = files
         .iter()
         .map(|(n, _)| Ok((*n, sha256(&root.join(n))?)))
@@ -898,56 +763,8 @@ async fn ftp(width: usize, table_bits: usize, clock_hz: f64) -> Result<(), Strin
     Ok(())
 }
 
-/// vsftpd's binary (it has no option that just exits 0, so look for it).
-fn vsftpd() -> Option<&'static str> {
-    ["/usr/sbin/vsftpd", "/usr/bin/vsftpd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-}
-
 fn preflight() -> bool {
-    // The daemon's log, e.g. VSNIC_FTP_LOG=vsnic_host=debug.
-    if let Ok(filter) = std::env::var("VSNIC_FTP_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-    if !netns::is_root() {
-        netns::cannot_run(
-            WHAT,
-            "not root (network namespaces and TAP devices need CAP_NET_ADMIN)",
-        );
-        return false;
-    }
-    for (cmd, arg) in [
-        ("ip", "-V"),
-        ("curl", "--version"),
-        ("lftp", "--version"),
-        ("sha256sum", "--version"),
-        ("timeout", "--version"),
-    ] {
-        if !netns::have(cmd, arg) {
-            netns::cannot_run(
-                WHAT,
-                &format!("`{cmd}` is missing (apt-get install iproute2 curl lftp vsftpd)"),
-            );
-            return false;
-        }
-    }
-    if vsftpd().is_none() {
-        netns::cannot_run(WHAT, "`vsftpd` is missing (apt-get install vsftpd)");
-        return false;
-    }
-    if netns::output(&["id", "-u", "ftp"]).is_err() {
-        netns::cannot_run(WHAT, "there is no `ftp` user (apt-get install vsftpd)");
-        return false;
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        netns::cannot_run(WHAT, "/dev/net/tun is missing");
-        return false;
-    }
-    true
+    ftp_lab::preflight(WHAT, &[("lftp", "--version")])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

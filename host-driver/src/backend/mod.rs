@@ -7,6 +7,7 @@ use std::future::Future;
 
 pub mod fake;
 pub mod sim;
+pub mod simd;
 pub mod vfio;
 
 /// A DMA buffer handed out by a backend: `id` names it to the backend, `iova` is the address the

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use vsnic_host::backend::sim::SimBackend;
+use vsnic_host::backend::simd::SimdBackend;
+use vsnic_host::backend::NicBackend;
 use vsnic_host::daemon::{Daemon, DaemonConfig};
 use vsnic_host::demo::{self, DemoConfig};
 use vsnic_host::driver::{Driver, DriverConfig};
 use vsnic_host::simcfg::{self, SimArgs, SimSection, VcdSection};
-use vsnic_sim::{SimConfig, Simulator};
+use vsnic_sim::SimConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,9 +22,18 @@ use vsnic_sim::{SimConfig, Simulator};
     about = "vsnic daemon: the control plane of the vsnic load balancer"
 )]
 struct Args {
-    /// Device backend: `sim` (the bundled cycle simulator).
+    /// Device backend: `sim` (the bundled cycle simulator, in this process) or `simd` (the
+    /// simulator served by `vsnic-simd` on --sim-socket: the NIC outlives the daemon, so a
+    /// restarted daemon picks up the connections it kept forwarding).
     #[arg(long, default_value = "sim")]
     backend: String,
+    /// With --backend simd: the simulator's socket.
+    #[arg(long, default_value = "/run/vsnic-simd.sock")]
+    sim_socket: PathBuf,
+    /// Start from an empty NIC table under a fresh random flow hash key, dropping whatever
+    /// the NIC forwards. Default: keep the NIC's table and rebuild the connections in it.
+    #[arg(long)]
+    fresh_table: bool,
     /// Control socket path.
     #[arg(long, default_value = vsnic_host::control::DEFAULT_SOCKET)]
     socket: PathBuf,
@@ -99,9 +110,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<ExitCode, String> {
-    if args.backend != "sim" {
+    if args.backend != "sim" && args.backend != "simd" {
         return Err(format!(
-            "unknown backend `{}` (this build drives the bundled simulator: --backend sim)",
+            "unknown backend `{}` (this build drives the bundled simulator: --backend sim, or --backend simd for the one `vsnic-simd` serves)",
             args.backend
         ));
     }
@@ -168,26 +179,51 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         return Err("--config FILE is required (or --demo); see README".into());
     };
     cfg.control_socket = Some(args.socket.clone());
-    let sim = Arc::new(Simulator::start(&sim_cfg)?);
-    attach_ports(&sim, &ports)?;
-    if args.stats_every > 0 {
-        spawn_stats(sim.clone(), Duration::from_secs(args.stats_every));
+    let driver_cfg = DriverConfig {
+        clear_table: args.fresh_table,
+        ..Default::default()
+    };
+    if args.backend == "simd" {
+        if !ports.is_empty() || args.vcd.is_some() {
+            return Err(
+                "--port, [sim] attach and --vcd belong to `vsnic-simd` with --backend simd".into(),
+            );
+        }
+        let backend = Arc::new(
+            SimdBackend::connect(&args.sim_socket)
+                .map_err(|e| format!("attaching to vsnic-simd: {e}"))?,
+        );
+        let driver = Driver::open_with(backend, driver_cfg)
+            .map_err(|e| format!("opening the simulated NIC: {e}"))?;
+        return serve(args, driver, cfg, "the simulator of vsnic-simd").await;
     }
+    let sim = simcfg::start_simulator("vsnicd", &sim_cfg, &ports, args.stats_every)?;
     let backend = Arc::new(SimBackend::new(sim));
-    let driver = Driver::open_with(
-        backend,
-        DriverConfig {
-            clear_table: false,
-            ..Default::default()
-        },
-    )
-    .map_err(|e| format!("opening the simulated NIC: {e}"))?;
+    let driver = Driver::open_with(backend, driver_cfg)
+        .map_err(|e| format!("opening the simulated NIC: {e}"))?;
+    serve(args, driver, cfg, "the simulator").await
+}
+
+/// Run the daemon until SIGTERM/SIGINT (a graceful stop: the NIC keeps forwarding); SIGHUP
+/// reloads --config.
+async fn serve<B: NicBackend>(
+    args: Args,
+    driver: Driver<B>,
+    cfg: DaemonConfig,
+    what: &str,
+) -> Result<ExitCode, String> {
     let daemon = Daemon::new(driver, cfg).map_err(|e| e.to_string())?;
+    let r = daemon.restored();
+    if r.connections > 0 || r.orphans_cleared > 0 {
+        eprintln!(
+            "vsnicd: restored {} connections from the NIC's table ({} with saved state, {} helper bindings); {} unpaired entries cleared",
+            r.connections, r.from_snapshot, r.bindings, r.orphans_cleared
+        );
+    }
     eprintln!(
-        "vsnicd: running on the simulator; control socket {}",
+        "vsnicd: running on {what}; control socket {}",
         args.socket.display()
     );
-    // SIGTERM/SIGINT: graceful stop (the NIC keeps forwarding); SIGHUP: reload --config.
     let reloads = vsnic_host::signals::reload_on_sighup(args.config.clone());
     daemon
         .run_with(vsnic_host::signals::shutdown(), reloads)
@@ -195,36 +231,4 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Open and attach the `--port` attachments.
-fn attach_ports(
-    sim: &Simulator,
-    ports: &[vsnic_sim::attach::PortAttachment],
-) -> Result<(), String> {
-    for a in ports {
-        let opened = a
-            .spec
-            .open(sim.waker())
-            .map_err(|e| format!("port {}: {e}", a.port))?;
-        sim.attach(a.port, opened.into_attachment())?;
-        eprintln!("vsnicd: port {}: {}", a.port, a.spec);
-    }
-    Ok(())
-}
-
-/// Print the simulator's live counters periodically.
-fn spawn_stats(sim: Arc<Simulator>, every: Duration) {
-    tokio::spawn(async move {
-        let mut meter = vsnic_sim::meter::RateMeter::new();
-        meter.sample(sim.stats());
-        let mut tick = tokio::time::interval(every);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Some(r) = meter.sample(sim.stats()) {
-                eprintln!("vsnicd: sim: {r}");
-            }
-        }
-    });
 }

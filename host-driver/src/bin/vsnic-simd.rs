@@ -1,0 +1,119 @@
+//! vsnic-simd — the bundled simulator as a device of its own: it runs the simulated NIC (the hw
+//! core clocked, its MAC ports with their attachments) and serves it on a Unix socket to one
+//! daemon at a time (`vsnicd --backend simd`). The NIC outlives the daemon: stop or kill the
+//! daemon and the NIC goes on forwarding the connections in its table; a new daemon attaches
+//! and rebuilds them.
+#![deny(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use clap::Parser;
+use vsnic_host::simcfg::{self, SimArgs, SimSection};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vsnic-simd",
+    about = "vsnic's bundled cycle simulator, served as a device to vsnicd --backend simd"
+)]
+struct Args {
+    /// The socket to serve the device on (root-only permissions).
+    #[arg(long, default_value = "/run/vsnic-simd.sock")]
+    socket: PathBuf,
+    /// A config file whose `[sim]` section sets the simulator (width, table_bits, clock_mhz,
+    /// attach, vcd); the rest of the file is the daemon's and ignored here.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data-path width in bits (64 or 512) [default: 64, or the config's [sim]].
+    #[arg(long)]
+    width: Option<usize>,
+    /// log2 of the number of table buckets (8, 12 or 16) [default: 12].
+    #[arg(long)]
+    table_bits: Option<usize>,
+    /// Core clock in MHz [default: 156.25].
+    #[arg(long)]
+    clock_mhz: Option<f64>,
+    /// Attach something to NIC port PORT (repeatable), as `vsnicd --port`: `0=tap:NAME`,
+    /// `1=pcap:IN.pcap,OUT.pcap`, `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N`.
+    #[arg(long = "port", value_name = "PORT=SPEC")]
+    ports: Vec<vsnic_sim::attach::PortAttachment>,
+    /// Print live counters to stderr every this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    stats_every: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vsnic-simd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vsnic-simd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let file = match &args.config {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| format!("reading {}: {e}", p.display()))?;
+            SimSection::from_toml(&text).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+        None => SimSection::default(),
+    };
+    let cli = SimArgs {
+        width: args.width,
+        table_bits: args.table_bits,
+        clock_mhz: args.clock_mhz,
+        ports: args.ports.clone(),
+        vcd: None,
+    };
+    let (cfg, ports) = simcfg::merge(&file, &cli)?;
+    let listener = vsnic_host::control::bind(&args.socket)
+        .and_then(|l| l.into_std())
+        .map_err(|e| format!("socket {}: {e}", args.socket.display()))?;
+    let sim = simcfg::start_simulator("vsnic-simd", &cfg, &ports, args.stats_every)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let server = {
+        let (sim, stop) = (sim.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("vsnic-simd".into())
+            .spawn(move || vsnic_sim::remote::serve(sim, listener, stop))
+            .map_err(|e| format!("cannot start the server thread: {e}"))?
+    };
+    eprintln!(
+        "vsnic-simd: serving a {}-bit NIC with 2^{} table buckets on {}",
+        cfg.width,
+        cfg.table_bits,
+        args.socket.display()
+    );
+    vsnic_host::signals::shutdown().await;
+    stop.store(true, Ordering::SeqCst);
+    let served = server.join();
+    let _ = std::fs::remove_file(&args.socket);
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("serving: {e}")),
+        Err(_) => Err("the server thread panicked".into()),
+    }
+}
