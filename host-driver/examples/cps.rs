@@ -60,6 +60,8 @@ fn main() {
             .collect(),
     ));
     cfg.max_connections = Some(1 << 15);
+    // the host path's own speed: no admission rate limit
+    cfg.new_conn_rate = 0;
     let mut d = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
     for i in 2..6u8 {
         let arp = Arp {

@@ -8,12 +8,14 @@
 //! * [`state`] — the IPVS TCP state machine and timeouts; [`nicstate`] — per-entry NIC state.
 //! * [`metrics`] — the Prometheus endpoint.
 //! * [`conn`] — the connection table (source of truth) and its NIC entries.
-//! * [`daemon`] — the event loop and exception handling.
+//! * [`daemon`] — the event loop and exception handling; [`admission`] — its new-connection
+//!   rate limit.
 //! * [`control`] — the JSON-lines control socket.
 //! * [`cli`] — `vsnicadm` argument parsing and output.
 //! * [`simcfg`] — the simulator's settings for `vsnicd --backend sim` (`[sim]` and flags).
 #![deny(unsafe_code)]
 
+pub mod admission;
 pub mod app;
 pub mod appnat;
 pub mod backend;

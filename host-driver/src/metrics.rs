@@ -209,6 +209,16 @@ pub fn render(
             d.syn_park_full_drops,
         ),
         (
+            "daemon_syn_rate_limited_total",
+            "SYNs dropped by the new-connection rate limit.",
+            d.syn_rate_limited,
+        ),
+        (
+            "daemon_poll_budget_exhausted_total",
+            "Wakeups that stopped at the poll budget with exceptions possibly left in the ring.",
+            d.poll_budget_exhausted,
+        ),
+        (
             "daemon_templates_created_total",
             "Persistence templates created.",
             d.templates_created,

@@ -5,6 +5,11 @@
 //! connections are listed by `vsnicadm -L -n -c`, checks their distribution over the real
 //! servers, checks in the capture of port 0 that every server's SYN-ACK left through the NIC's
 //! fast path rewritten to the VIP, and watches them expire.
+//!
+//! A second test fills the connection table (a small `max_connections`): the SYNs past the limit
+//! are refused and counted (`table_full`), and the installed connections' traffic, replayed in
+//! both directions afterwards, still goes through the NIC's fast path, rewritten, while the
+//! refused clients' traffic is not forwarded.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -53,55 +58,99 @@ fn ok(socket: &Path, args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-/// SYNs from `CLIENTS` clients (60 addresses, one port each per SYN) to the VIP, 2 ms apart.
-fn write_syns(path: &Path) {
+/// A capture to replay: each frame at its time (replay is relative to the first frame).
+fn write_pcap(path: &Path, frames: &[(Duration, Vec<u8>)]) {
     let mut w = PcapWriter::new(File::create(path).unwrap()).unwrap();
-    // replay is relative to the first frame: at 0 s a client asks for the gateway (answered,
-    // harmless), the SYNs follow from FIRST_SYN
+    for (ts, f) in frames {
+        w.write_packet(&PcapPacket::new(*ts, f.len() as u32, f))
+            .unwrap();
+    }
+}
+
+/// The frames of a capture the simulator wrote (empty if it has not been created yet).
+fn captured(path: &Path) -> Vec<Vec<u8>> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(mut r) = PcapReader::new(file) else {
+        return Vec::new();
+    };
+    let mut v = Vec::new();
+    while let Some(Ok(p)) = r.next_packet() {
+        v.push(p.data.into_owned());
+    }
+    v
+}
+
+/// At 0 s a client on port 0 asks for the gateway (answered, harmless): the replay's origin.
+fn origin_frame() -> (Duration, Vec<u8>) {
     let arp = net::arp_request(
         [2, 0, 0, 0, 0, 0x0f],
         Ipv4Addr::new(10, 0, 0, 9),
         Ipv4Addr::new(10, 0, 0, 1),
     );
-    w.write_packet(&PcapPacket::new(Duration::ZERO, arp.len() as u32, &arp))
-        .unwrap();
+    (Duration::ZERO, arp)
+}
+
+/// Client `k`'s address, port and MAC (60 addresses, one port each).
+fn client(k: u16) -> ((Ipv4Addr, u16), [u8; 6]) {
+    (
+        (Ipv4Addr::new(10, 0, 0, 10 + (k % 60) as u8), 30000 + k),
+        [2, 0, 0, 0, 0, 0x10 + (k % 60) as u8],
+    )
+}
+
+/// Client `k`'s SYN to the VIP.
+fn syn(k: u16) -> Vec<u8> {
+    let (addr, mac) = client(k);
     let syn = TcpFlags {
         syn: true,
         ..Default::default()
     };
-    for k in 0..CLIENTS {
-        let client = Ipv4Addr::new(10, 0, 0, 10 + (k % 60) as u8);
-        let f = net::tcp_frame(
-            [2, 0, 0, 0, 0, 0x10 + (k % 60) as u8],
-            P0_MAC,
-            (client, 30000 + k),
-            (Ipv4Addr::new(10, 0, 0, 100), 80),
-            syn,
-            1000 + k as u32,
-            &[],
-        );
-        let ts = FIRST_SYN + Duration::from_millis(2 * k as u64);
-        w.write_packet(&PcapPacket::new(ts, f.len() as u32, &f))
-            .unwrap();
-    }
+    net::tcp_frame(mac, P0_MAC, addr, (VIP, 80), syn, 1000 + k as u32, &[])
 }
 
+/// SYNs from `CLIENTS` clients to the VIP, 2 ms apart from FIRST_SYN.
+fn write_syns(path: &Path) {
+    let mut frames = vec![origin_frame()];
+    for k in 0..CLIENTS {
+        frames.push((FIRST_SYN + Duration::from_millis(2 * k as u64), syn(k)));
+    }
+    write_pcap(path, &frames);
+}
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+
 fn start() -> Daemon {
-    let dir = std::env::temp_dir().join(format!("vsnic-sim-daemon-{}", std::process::id()));
+    start_with("many", "", |dir| {
+        write_syns(&dir.join("clients.pcap"));
+        format!(
+            r#"attach = [
+  "0=pcap:{d}/clients.pcap,{d}/out0.pcap",
+  "1=server:10.1.0.2/24,gw=10.1.0.1",
+  "1=server:10.1.0.3/24,gw=10.1.0.1",
+]"#,
+            d = dir.display()
+        )
+    })
+}
+
+/// `vsnicd --backend sim` in a fresh directory, once `vsnicadm -L` answers. `daemon` is extra
+/// daemon configuration (top-level keys, then tables), `files` writes what the simulator
+/// replays and returns the `[sim]` section's `attach = [...]`.
+fn start_with(tag: &str, daemon: &str, files: impl FnOnce(&Path) -> String) -> Daemon {
+    let dir = std::env::temp_dir().join(format!("vsnic-sim-daemon-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    write_syns(&dir.join("clients.pcap"));
+    let attach = files(&dir);
     let config = format!(
         r#"tick_ms = 200
+{daemon}
 
 [sim]
 width = 64
 table_bits = 12
-attach = [
-  "0=pcap:{d}/clients.pcap,{d}/out0.pcap",
-  "1=server:10.1.0.2/24,gw=10.1.0.1",
-  "1=server:10.1.0.3/24,gw=10.1.0.1",
-]
+{attach}
 
 [[ports]]
 mac = [2, 94, 0, 0, 0, 1]
@@ -112,8 +161,7 @@ prefix = 24
 mac = [2, 94, 0, 0, 1, 1]
 addr = "10.1.0.1"
 prefix = 24
-"#,
-        d = dir.display()
+"#
     );
     std::fs::write(dir.join("vsnicd.toml"), config).unwrap();
     let socket = dir.join("vsnicd.sock");
@@ -279,4 +327,212 @@ fn many_connections_through_the_simulated_nic() {
     }
     let st = ok(s, &["--nic-stats"]);
     assert_eq!(stat(&st, "connections_expired"), conns.len() as u64);
+}
+
+/// Connections the table holds in the table-full test.
+const MAX_CONNS: u16 = 6;
+/// Clients in the table-full test: `MAX_CONNS` first, the rest 2 s later.
+const FULL_CLIENTS: u16 = 16;
+/// Data segments per client and direction, replayed once both waves were handled.
+const SEGMENTS: u32 = 3;
+const REAL_MAC: [u8; 6] = [2, 0x53, 0, 0, 0, 2];
+const P1_MAC: [u8; 6] = [2, 94, 0, 0, 1, 1];
+const REAL: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
+
+fn data_segment(
+    macs: ([u8; 6], [u8; 6]),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    i: u32,
+) -> Vec<u8> {
+    let ack = TcpFlags {
+        ack: true,
+        ..Default::default()
+    };
+    let payload = [b'd'; 100];
+    net::tcp_frame(macs.0, macs.1, src, dst, ack, 1 + 100 * i, &payload)
+}
+
+/// `(source, destination)` of an IPv4/TCP frame carrying 100 bytes of payload.
+fn data_flow(f: &[u8]) -> Option<((Ipv4Addr, u16), (Ipv4Addr, u16))> {
+    let p = etherparse::SlicedPacket::from_ethernet(f).ok()?;
+    let (Some(etherparse::NetSlice::Ipv4(ip)), Some(etherparse::TransportSlice::Tcp(t))) =
+        (&p.net, &p.transport)
+    else {
+        return None;
+    };
+    if t.payload().len() != 100 {
+        return None;
+    }
+    let csum = t
+        .to_header()
+        .calc_checksum_ipv4(&ip.header().to_header(), t.payload())
+        .ok()?;
+    assert_eq!(csum, t.checksum(), "TCP checksum of a forwarded segment");
+    Some((
+        (ip.header().source_addr(), t.source_port()),
+        (ip.header().destination_addr(), t.destination_port()),
+    ))
+}
+
+#[test]
+fn a_full_table_refuses_new_connections_and_keeps_forwarding_the_others() {
+    let t0 = Instant::now();
+    let second_wave = FIRST_SYN + Duration::from_secs(2);
+    let data_at = FIRST_SYN + Duration::from_secs(4);
+    let d = start_with(
+        "full",
+        &format!(
+            r#"max_connections = {MAX_CONNS}
+
+[[services]]
+vip = "10.0.0.100:80"
+scheduler = "rr"
+
+[[services.reals]]
+addr = "10.1.0.2:80"
+weight = 1
+method = "masq"
+"#
+        ),
+        |dir| {
+            // port 0: the clients' SYNs in two waves, then every client's data
+            let mut p0 = vec![origin_frame()];
+            for k in 0..FULL_CLIENTS {
+                let at = if k < MAX_CONNS {
+                    FIRST_SYN
+                } else {
+                    second_wave
+                };
+                p0.push((at + Duration::from_millis(2 * k as u64), syn(k)));
+            }
+            // port 1: the real server asks for our address (we learn its MAC) just before
+            // the SYNs, and sends data to every client with the data of port 0
+            let ask = net::arp_request(REAL_MAC, REAL, Ipv4Addr::new(10, 1, 0, 1));
+            let mut p1 = vec![
+                (Duration::ZERO, ask.clone()),
+                (FIRST_SYN - Duration::from_millis(250), ask),
+            ];
+            for i in 0..SEGMENTS {
+                for k in 0..FULL_CLIENTS {
+                    let (addr, mac) = client(k);
+                    let at = data_at + Duration::from_millis((i * 50 + k as u32) as u64);
+                    p0.push((at, data_segment((mac, P0_MAC), addr, (VIP, 80), i)));
+                    p1.push((at, data_segment((REAL_MAC, P1_MAC), (REAL, 80), addr, i)));
+                }
+            }
+            p0.sort_by_key(|f| f.0);
+            write_pcap(&dir.join("p0.pcap"), &p0);
+            write_pcap(&dir.join("p1.pcap"), &p1);
+            format!(
+                r#"attach = [
+  "0=pcap:{d}/p0.pcap,{d}/out0.pcap",
+  "1=pcap:{d}/p1.pcap,{d}/out1.pcap",
+]"#,
+                d = dir.display()
+            )
+        },
+    );
+    let s = &d.socket;
+    assert!(
+        t0.elapsed() < FIRST_SYN - Duration::from_millis(500),
+        "starting took {:?}: the capture's SYNs would arrive before the daemon",
+        t0.elapsed()
+    );
+
+    // Every SYN handled: installed, or refused and counted.
+    let (mut st, mut conns) = (String::new(), Vec::new());
+    let deadline = Instant::now() + data_at + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        st = ok(s, &["--nic-stats"]);
+        conns = listed(s);
+        let refused = stat(&st, "table_full") + stat(&st, "table_collisions");
+        if conns.len() as u64 + refused >= FULL_CLIENTS as u64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (full, collisions) = (stat(&st, "table_full"), stat(&st, "table_collisions"));
+    assert_eq!(
+        conns.len(),
+        MAX_CONNS as usize,
+        "the table is full: {conns:?}"
+    );
+    assert_eq!(
+        full + collisions,
+        (FULL_CLIENTS - MAX_CONNS) as u64,
+        "every SYN past the limit refused and counted\n{st}"
+    );
+    assert!(full > 0, "{st}");
+    assert_eq!(stat(&st, "connections_created"), MAX_CONNS as u64);
+    assert!(conns.iter().all(|(_, real)| real == "10.1.0.2:80"));
+    let installed: Vec<(Ipv4Addr, u16)> = conns
+        .iter()
+        .map(|(c, _)| {
+            let a: std::net::SocketAddrV4 = c.parse().unwrap();
+            (*a.ip(), a.port())
+        })
+        .collect();
+    // (the first wave fills the table unless its buckets collide; then the second fills it)
+    let first_wave = (0..MAX_CONNS).filter(|k| installed.contains(&client(*k).0));
+    assert!(first_wave.count() as u64 + collisions >= MAX_CONNS as u64);
+
+    // Then the data, both ways: the installed connections' segments go through the fast path,
+    // rewritten; the refused clients' segments miss, reach the host and are dropped there.
+    let total = (SEGMENTS * FULL_CLIENTS as u32) as usize;
+    let (mut out0, mut out1) = (Vec::new(), Vec::new());
+    while Instant::now() < deadline {
+        st = ok(s, &["--nic-stats"]);
+        let rx = |p: u32| stat(&st, &format!("sim_port_rx_frames{{port=\"{p}\"}}"));
+        out0 = captured(&d.dir.join("out0.pcap"));
+        out1 = captured(&d.dir.join("out1.pcap"));
+        let forwarded = |out: &[Vec<u8>]| out.iter().filter(|f| data_flow(f).is_some()).count();
+        let want = SEGMENTS as usize * MAX_CONNS as usize;
+        if rx(0) as usize >= 1 + FULL_CLIENTS as usize + total
+            && rx(1) as usize >= 2 + total
+            && forwarded(&out0) >= want
+            && forwarded(&out1) >= want
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut to_real: Vec<_> = out1.iter().filter_map(|f| data_flow(f)).collect();
+    let mut to_client: Vec<_> = out0.iter().filter_map(|f| data_flow(f)).collect();
+    for c in &installed {
+        let n = to_real.iter().filter(|(src, _)| src == c).count();
+        assert_eq!(
+            n, SEGMENTS as usize,
+            "client {c:?}'s segments to the real server"
+        );
+        let n = to_client.iter().filter(|(_, dst)| dst == c).count();
+        assert_eq!(n, SEGMENTS as usize, "the real server's segments to {c:?}");
+    }
+    to_real.sort();
+    to_real.dedup();
+    to_client.sort();
+    to_client.dedup();
+    assert!(to_real
+        .iter()
+        .all(|(src, dst)| installed.contains(src) && *dst == (REAL, 80)));
+    assert!(to_client
+        .iter()
+        .all(|(src, dst)| *src == (VIP, 80) && installed.contains(dst)));
+    let refused = (FULL_CLIENTS - MAX_CONNS) as u64;
+    assert_eq!(
+        stat(&st, "miss"),
+        2 * SEGMENTS as u64 * refused,
+        "only the refused clients' segments reached the host\n{st}"
+    );
+    // the refusals cost no table write and no re-injection
+    assert_eq!(stat(&st, "table_write_errors"), 0);
+    assert_eq!(stat(&st, "segments_reinjected"), 0);
+    assert_eq!(listed(s).len(), MAX_CONNS as usize, "still installed");
+    eprintln!(
+        "table full: {MAX_CONNS} installed, {full} refused as table_full, {collisions} as bucket collisions; \
+         {} + {} data segments of the installed connections forwarded by the NIC, {} of the refused clients' segments dropped by the host",
+        SEGMENTS as usize * MAX_CONNS as usize,
+        SEGMENTS as usize * MAX_CONNS as usize,
+        stat(&st, "miss")
+    );
 }

@@ -293,7 +293,7 @@ fn device_loop(
 }
 
 fn reg(off: u32) -> Result<u32, String> {
-    if off % 4 != 0 || off >= BAR_BYTES {
+    if !off.is_multiple_of(4) || off >= BAR_BYTES {
         return Err(format!(
             "register offset {off:#x} is not an aligned BAR offset"
         ));
