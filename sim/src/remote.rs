@@ -161,6 +161,8 @@ pub fn decode_stats(w: &[u64; STATS_WORDS]) -> SimStats {
 /// The session of the daemon that owns the device.
 #[derive(Default)]
 struct Session {
+    /// Which session (a new daemon's is another).
+    id: u64,
     /// DMA buffers it allocated (freed when it goes).
     bufs: Vec<usize>,
     /// Whether its interrupt connection is open.
@@ -227,7 +229,12 @@ fn connection(
                     drop(s);
                     return reply_err(&mut conn, "device busy: another daemon owns it");
                 }
-                *s = Some(Session::default());
+                static SESSIONS: std::sync::atomic::AtomicU64 =
+                    std::sync::atomic::AtomicU64::new(1);
+                *s = Some(Session {
+                    id: SESSIONS.fetch_add(1, Ordering::SeqCst),
+                    ..Session::default()
+                });
             }
             tracing::info!("a daemon attached");
             write_msg(&mut conn, &[0])?;
@@ -244,28 +251,34 @@ fn connection(
             r
         }
         Some(HELLO_IRQ) => {
-            {
+            let id = {
                 let mut s = lock(session);
                 match s.as_mut() {
-                    Some(sess) if !sess.irq => sess.irq = true,
+                    Some(sess) if !sess.irq => {
+                        sess.irq = true;
+                        sess.id
+                    }
                     _ => {
                         drop(s);
                         return reply_err(&mut conn, "no device session to deliver interrupts of");
                     }
                 }
-            }
+            };
             write_msg(&mut conn, &[0])?;
+            // (a write timeout, not non-blocking mode: that flag would be shared with the
+            // reading side below, which must block)
             let tx = conn.try_clone()?;
-            tx.set_nonblocking(true)?;
+            tx.set_write_timeout(Some(Duration::from_millis(1)))?;
             let tx = Mutex::new(tx);
             sim.set_irq_handler(move || {
-                // a full socket means interrupts are pending already: drop this one
+                // a full socket means interrupts are pending already: drop this one (after at
+                // most 1 ms; the simulator thread must not wait on a slow daemon)
                 let _ = tx.lock().unwrap_or_else(|p| p.into_inner()).write(&[1]);
             });
             // wait for the client to go
             let mut sink = [0u8; 64];
             while matches!(conn.read(&mut sink), Ok(n) if n > 0) {}
-            if let Some(s) = lock(session).as_mut() {
+            if let Some(s) = lock(session).as_mut().filter(|s| s.id == id) {
                 s.irq = false;
             }
             Ok(())

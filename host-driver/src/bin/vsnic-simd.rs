@@ -20,7 +20,7 @@ use vsnic_host::simcfg::{self, SimArgs, SimSection};
 )]
 struct Args {
     /// The socket to serve the device on (root-only permissions).
-    #[arg(long, default_value = "/run/vsnic-simd.sock")]
+    #[arg(long, default_value = "/run/vsnic-sim/simd.sock")]
     socket: PathBuf,
     /// A config file whose `[sim]` section sets the simulator (width, table_bits, clock_mhz,
     /// attach, vcd); the rest of the file is the daemon's and ignored here.

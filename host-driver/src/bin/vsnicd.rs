@@ -28,7 +28,7 @@ struct Args {
     #[arg(long, default_value = "sim")]
     backend: String,
     /// With --backend simd: the simulator's socket.
-    #[arg(long, default_value = "/run/vsnic-simd.sock")]
+    #[arg(long, default_value = "/run/vsnic-sim/simd.sock")]
     sim_socket: PathBuf,
     /// Start from an empty NIC table under a fresh random flow hash key, dropping whatever
     /// the NIC forwards. Default: keep the NIC's table and rebuild the connections in it.
