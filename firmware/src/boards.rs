@@ -45,10 +45,10 @@ pub const BOARDS: &[Board] = &[
         name: "versa5g",
         description:
             "Lattice ECP5-5G Versa (LFE5UM5G-45F): core at 62.5 MHz (PLL), CSR over UART, \
-                      CSR frame port in place of the RGMII ports",
+                      CSR frame port in place of the RGMII ports; 2^12 buckets need --device um5g-85k",
         width: 64,
-        table_bits: 12,
-        table_bits_allowed: &[8, 12],
+        table_bits: 10,
+        table_bits_allowed: &[8, 10, 12],
         target: Target::Ecp5 {
             device: "um5g-45k",
             package: "CABGA381",
@@ -98,6 +98,23 @@ pub const BOARDS: &[Board] = &[
 /// ECP5 devices `--device` may name (same CABGA381 package, so the Versa pinout applies).
 pub const ECP5_DEVICES: &[&str] = &["um5g-45k", "um5g-85k", "um-45k", "um-85k", "45k", "85k"];
 
+/// Block RAMs (DP16KD, 18 Kbit) of an ECP5 device.
+pub fn ecp5_ebr(device: &str) -> Option<usize> {
+    match device {
+        "um5g-45k" | "um-45k" | "45k" => Some(108),
+        "um5g-85k" | "um-85k" | "85k" => Some(208),
+        _ => None,
+    }
+}
+
+/// Block RAMs the connection table alone takes on ECP5: every one of its 2^`table_bits`
+/// 512-bit entries is live (the host reads whole entries back), and a true dual-port DP16KD is
+/// at most 18 bits wide, so 18 Kbit hold 1024 × 18 bits of it.
+pub fn ecp5_table_ebr(table_bits: usize) -> usize {
+    let depth_blocks = (1usize << table_bits).div_ceil(1024);
+    depth_blocks * vsnic_contract::entry::BITS.div_ceil(18)
+}
+
 pub fn find(name: &str) -> Result<&'static Board, String> {
     BOARDS.iter().find(|b| b.name == name).ok_or_else(|| {
         let names: Vec<_> = BOARDS.iter().map(|b| b.name).collect();
@@ -120,5 +137,22 @@ mod tests {
             }
         }
         assert!(find("nope").is_err());
+    }
+
+    /// Each ECP5 board's default table fits its device's block RAM, with room for the rest of
+    /// the design; 2^12 needs the 85k.
+    #[test]
+    fn ecp5_defaults_fit_the_block_ram() {
+        for b in BOARDS {
+            if let Target::Ecp5 { device, .. } = b.target {
+                let have = ecp5_ebr(device).expect("a known device");
+                assert!(ecp5_table_ebr(b.table_bits) + 16 <= have, "{}", b.name);
+            }
+        }
+        assert_eq!(ecp5_table_ebr(8), 29);
+        assert_eq!(ecp5_table_ebr(10), 29);
+        assert_eq!(ecp5_table_ebr(12), 116);
+        assert!(ecp5_table_ebr(12) > ecp5_ebr("um5g-45k").unwrap());
+        assert!(ecp5_table_ebr(12) <= ecp5_ebr("um5g-85k").unwrap());
     }
 }

@@ -314,6 +314,16 @@ fn build_ecp5(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
             crate::boards::ECP5_DEVICES.join(", ")
         )));
     }
+    if let Some(have) = crate::boards::ecp5_ebr(device) {
+        let need = crate::boards::ecp5_table_ebr(opts.table_bits);
+        if need > have {
+            return Err(Error::Config(format!(
+                "a table of 2^{} buckets needs {need} block RAMs, the {device} has {have}: \
+                 choose fewer --table-bits or a larger --device (e.g. um5g-85k)",
+                opts.table_bits
+            )));
+        }
+    }
     let target_mhz = opts.target_mhz.unwrap_or(core_mhz);
     // nextpnr derives the PLL output's constraint from the input's: scale the input constraint
     // so that the core clock is constrained to the target.

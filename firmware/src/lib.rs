@@ -17,6 +17,7 @@ pub fn verilog(width: usize, table_bits: usize) -> Result<String, String> {
     use vsnic_hw::core::verilog;
     Ok(match (width, table_bits) {
         (64, 8) => verilog::<64, 8>(),
+        (64, 10) => verilog::<64, 10>(),
         (64, 12) => verilog::<64, 12>(),
         (64, 16) => verilog::<64, 16>(),
         (512, 8) => verilog::<512, 8>(),
@@ -25,7 +26,7 @@ pub fn verilog(width: usize, table_bits: usize) -> Result<String, String> {
         _ => {
             return Err(format!(
                 "unsupported configuration width={width} table_bits={table_bits} \
-                 (widths 64, 512; table bits 8, 12, 16)"
+                 (widths 64, 512; table bits 8, 12, 16, and 10 at width 64)"
             ))
         }
     })

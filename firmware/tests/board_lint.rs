@@ -50,7 +50,7 @@ fn versa5g_top_lints_clean() {
             rtl::LINT_ECP5_PRIMS,
         ],
     );
-    for t in [8, 12] {
+    for t in [8, 10, 12] {
         std::fs::write(
             dir.join("vsnic_core.v"),
             vsnic_firmware::core_verilog(64, t).unwrap(),

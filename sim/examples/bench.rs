@@ -19,7 +19,7 @@
 
 use std::io::Write;
 use std::time::Instant;
-use vsnic_contract::entry::{Action, Entry};
+use vsnic_contract::entry::{self, Action, Entry};
 use vsnic_contract::regs::table;
 use vsnic_contract::{hash, stream, FlowKey};
 
@@ -130,6 +130,27 @@ fn vector_set(frames: usize) -> (Writes, Frames) {
         }
         writes.push((table::BASE + table::CMD, table::CMD_WRITE | b));
         flows.push(key);
+    }
+    // The host's read port: the last 16 flows' entries are rebuilt from an earlier flow's entry
+    // read back (CMD_READ), with only the words up to the valid bit written over (this flow's
+    // key, valid, action Forward): their MACs are then the earlier flow's, which the output
+    // frames show (read data that differed between the simulators would change the digest).
+    for i in 48..64 {
+        let from = bucket(&flows[i - 48]);
+        writes.push((table::BASE + table::CMD, table::CMD_READ | from));
+        let own = Entry {
+            key: flows[i],
+            valid: true,
+            ..Default::default()
+        }
+        .to_words();
+        for (w, v) in own.iter().enumerate().take(entry::VALID.start / 32 + 1) {
+            writes.push((table::BASE + table::DATA0 + 4 * w as u32, *v));
+        }
+        writes.push((
+            table::BASE + table::CMD,
+            table::CMD_WRITE | bucket(&flows[i]),
+        ));
     }
     let sizes = [0usize, 6, 64, 200, 512, 1000, 1460, 1460];
     let mut out = Vec::with_capacity(frames);
