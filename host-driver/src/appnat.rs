@@ -126,7 +126,8 @@ pub struct Expectation {
     pub expires: Instant,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ExpectKind {
     /// The client (any port) will connect to `vip`; send it to `real`.
     Passive {

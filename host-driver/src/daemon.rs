@@ -2205,19 +2205,7 @@ mod tests {
     /// number) still only re-injects.
     #[test]
     fn syn_reusing_addresses_is_a_new_connection() {
-        let mut cfg = config();
-        cfg.services[0] = ServiceConfig::tcp(
-            sa("10.0.0.100:21"),
-            Scheduler::Rr,
-            vec![RealConfig {
-                addr: sa("10.1.0.2:21"),
-                weight: 1,
-                method: ForwardMethod::Masq,
-                u_threshold: 0,
-                l_threshold: 0,
-            }],
-        );
-        let (nic, mut d) = setup(cfg);
+        let (nic, mut d) = setup(ftp_config());
         let rs_arp = Arp {
             op: ArpOp::Request,
             sender_mac: P1_MAC,

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod net;
 pub mod nicstate;
 pub mod persist;
+pub mod process;
 pub mod sched;
 pub mod service;
 pub mod signals;

@@ -120,51 +120,9 @@ pub struct TemplateRecord {
 /// An expected FTP data connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExpectRecord {
-    pub kind: ExpectRecordKind,
+    pub kind: ExpectKind,
     pub controller: ConnKey,
     pub expires_in_ms: u64,
-}
-
-/// [`ExpectKind`] as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExpectRecordKind {
-    Passive {
-        client: std::net::Ipv4Addr,
-        vip: SocketAddrV4,
-        real: SocketAddrV4,
-    },
-    Active {
-        client: SocketAddrV4,
-        vip: SocketAddrV4,
-        real: SocketAddrV4,
-    },
-}
-
-impl From<ExpectKind> for ExpectRecordKind {
-    fn from(k: ExpectKind) -> Self {
-        match k {
-            ExpectKind::Passive { client, vip, real } => {
-                ExpectRecordKind::Passive { client, vip, real }
-            }
-            ExpectKind::Active { client, vip, real } => {
-                ExpectRecordKind::Active { client, vip, real }
-            }
-        }
-    }
-}
-
-impl From<ExpectRecordKind> for ExpectKind {
-    fn from(k: ExpectRecordKind) -> Self {
-        match k {
-            ExpectRecordKind::Passive { client, vip, real } => {
-                ExpectKind::Passive { client, vip, real }
-            }
-            ExpectRecordKind::Active { client, vip, real } => {
-                ExpectKind::Active { client, vip, real }
-            }
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -280,7 +238,7 @@ mod tests {
             }],
             templates: vec![],
             expectations: vec![ExpectRecord {
-                kind: ExpectRecordKind::Passive {
+                kind: ExpectKind::Passive {
                     client: "10.0.0.2".parse().unwrap(),
                     vip: "10.0.0.100:30000".parse().unwrap(),
                     real: "10.1.0.2:30000".parse().unwrap(),

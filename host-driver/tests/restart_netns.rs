@@ -23,8 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vsnic_host::control::{self, Request, Response};
-use vsnic_host::daemon::{DaemonConfig, DaemonStats, PortConfig, RealConfig, ServiceConfig};
-use vsnic_host::service::{ForwardMethod, Scheduler};
+use vsnic_host::daemon::{DaemonConfig, DaemonStats};
 use vsnic_tests::ftp_lab::{self, bytes, sha256};
 use vsnic_tests::netns::{self, Cleanup};
 
@@ -37,33 +36,9 @@ const BIG: usize = 3 << 20;
 const SMALL: usize = 200 << 10;
 
 fn daemon_config(state: PathBuf) -> DaemonConfig {
-    let mut cfg = DaemonConfig::new(vec![
-        PortConfig {
-            mac: [0x02, 0x5e, 0, 0, 0, 1],
-            addr: Ipv4Addr::new(10, 78, 0, 1),
-            prefix: 24,
-        },
-        PortConfig {
-            mac: [0x02, 0x5e, 0, 0, 1, 1],
-            addr: Ipv4Addr::new(10, 78, 1, 1),
-            prefix: 24,
-        },
-    ]);
-    cfg.tick_ms = 100;
+    let mut cfg = ftp_lab::daemon_config(VIP, REAL);
     cfg.state_interval_ms = 100;
     cfg.state_file = Some(state);
-    cfg.ftp_ports = vec![VIP.port()];
-    cfg.services.push(ServiceConfig::tcp(
-        VIP,
-        Scheduler::Rr,
-        vec![RealConfig {
-            addr: REAL,
-            weight: 1,
-            method: ForwardMethod::Masq,
-            u_threshold: 0,
-            l_threshold: 0,
-        }],
-    ));
     cfg
 }
 

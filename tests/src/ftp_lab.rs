@@ -10,6 +10,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::netns::{self, Cleanup};
+use vsnic_host::daemon::{DaemonConfig, PortConfig, RealConfig, ServiceConfig};
+use vsnic_host::service::{ForwardMethod, Scheduler};
 
 /// vsftpd's passive data ports.
 pub const PASV_PORTS: (u16, u16) = (40000, 40999);
@@ -96,6 +98,42 @@ log_ftp_protocol=YES
         pmin = PASV_PORTS.0,
         pmax = PASV_PORTS.1,
     )
+}
+
+/// The daemon for an FTP lab: port 0 on the VIP's /24 (address .1), port 1 on the real
+/// server's /24 (.1, the server's gateway), the FTP helper on the VIP's port, one masquerading
+/// real server, a 100 ms tick.
+pub fn daemon_config(vip: SocketAddrV4, real: SocketAddrV4) -> DaemonConfig {
+    let gw = |a: &SocketAddrV4| {
+        let o = a.ip().octets();
+        std::net::Ipv4Addr::new(o[0], o[1], o[2], 1)
+    };
+    let mut cfg = DaemonConfig::new(vec![
+        PortConfig {
+            mac: [0x02, 0x5e, 0, 0, 0, 1],
+            addr: gw(&vip),
+            prefix: 24,
+        },
+        PortConfig {
+            mac: [0x02, 0x5e, 0, 0, 1, 1],
+            addr: gw(&real),
+            prefix: 24,
+        },
+    ]);
+    cfg.tick_ms = 100;
+    cfg.ftp_ports = vec![vip.port()];
+    cfg.services.push(ServiceConfig::tcp(
+        vip,
+        Scheduler::Rr,
+        vec![RealConfig {
+            addr: real,
+            weight: 1,
+            method: ForwardMethod::Masq,
+            u_threshold: 0,
+            l_threshold: 0,
+        }],
+    ));
+    cfg
 }
 
 /// Run `args` in namespace `ns` under `timeout_s` seconds, off the async threads.

@@ -35,11 +35,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use vsnic_host::backend::sim::SimBackend;
 use vsnic_host::control::{self, Request, Response};
-use vsnic_host::daemon::{
-    Daemon, DaemonConfig, DaemonStats, PortConfig, RealConfig, ServiceConfig,
-};
+use vsnic_host::daemon::{Daemon, DaemonConfig, DaemonStats};
 use vsnic_host::driver::{Driver, DriverConfig, NicCounters};
-use vsnic_host::service::{ForwardMethod, Scheduler};
 use vsnic_sim::attach::PortSpec;
 use vsnic_sim::{SimConfig, Simulator};
 use vsnic_tests::ftp_lab::{self, bytes, in_ns, pasv_text, sha256, write_file};
@@ -188,32 +185,8 @@ const MODES: &[Mode] = &[
 ];
 
 fn daemon_config(socket: PathBuf) -> DaemonConfig {
-    let mut cfg = DaemonConfig::new(vec![
-        PortConfig {
-            mac: [0x02, 0x5e, 0, 0, 0, 1],
-            addr: Ipv4Addr::new(10, 77, 0, 1),
-            prefix: 24,
-        },
-        PortConfig {
-            mac: [0x02, 0x5e, 0, 0, 1, 1],
-            addr: Ipv4Addr::new(10, 77, 1, 1),
-            prefix: 24,
-        },
-    ]);
-    cfg.tick_ms = 100;
+    let mut cfg = ftp_lab::daemon_config(VIP, REAL);
     cfg.control_socket = Some(socket);
-    cfg.ftp_ports = vec![VIP.port()];
-    cfg.services.push(ServiceConfig::tcp(
-        VIP,
-        Scheduler::Rr,
-        vec![RealConfig {
-            addr: REAL,
-            weight: 1,
-            method: ForwardMethod::Masq,
-            u_threshold: 0,
-            l_threshold: 0,
-        }],
-    ));
     cfg
 }
 

@@ -46,33 +46,10 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("vsnic-simd: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("vsnic-simd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    vsnic_host::process::main("vsnic-simd", 1, run(args))
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args) -> Result<ExitCode, String> {
     let file = match &args.config {
         Some(p) => {
             let text =
@@ -112,7 +89,7 @@ async fn run(args: Args) -> Result<(), String> {
     let served = server.join();
     let _ = std::fs::remove_file(&args.socket);
     match served {
-        Ok(Ok(())) => Ok(()),
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
         Ok(Err(e)) => Err(format!("serving: {e}")),
         Err(_) => Err("the server thread panicked".into()),
     }

@@ -168,7 +168,7 @@ impl<B: NicBackend> Daemon<B> {
             for x in &s.expectations {
                 if self.conns.get(&x.controller).is_some() {
                     self.expects.push(Expectation {
-                        kind: x.kind.into(),
+                        kind: x.kind,
                         controller: x.controller,
                         expires: now + left(x.expires_in_ms),
                     });
@@ -308,7 +308,7 @@ impl<B: NicBackend> Daemon<B> {
                 .expects
                 .iter()
                 .map(|x| ExpectRecord {
-                    kind: x.kind.into(),
+                    kind: x.kind,
                     controller: x.controller,
                     expires_in_ms: ms_left(x.expires, now),
                 })
