@@ -2029,6 +2029,18 @@ mod tests {
         assert_eq!((d.stats().ignored, d.stats().malformed), (2, 1));
     }
 
+    /// The real server 10.1.0.2 answers the daemon's ARP request (its MAC becomes known).
+    fn learn_real_server(d: &mut Daemon<FakeNic>) {
+        let rs_arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: P1_MAC,
+            sender_ip: ip("10.1.0.1"),
+            target_mac: [0; 6],
+            target_ip: ip("10.1.0.2"),
+        };
+        d.handle_exception(exc(net::arp_reply(&rs_arp, RS_MAC), Reason::NonIpv4, 1));
+    }
+
     fn ftp_config() -> DaemonConfig {
         let mut cfg = config();
         cfg.services[0] = ServiceConfig::tcp(
@@ -2060,14 +2072,7 @@ mod tests {
         let mut cfg = ftp_config();
         cfg.state_file = Some(state.clone());
         let (nic, mut d) = setup(cfg.clone());
-        let rs_arp = Arp {
-            op: ArpOp::Request,
-            sender_mac: P1_MAC,
-            sender_ip: ip("10.1.0.1"),
-            target_mac: [0; 6],
-            target_ip: ip("10.1.0.2"),
-        };
-        d.handle_exception(exc(net::arp_reply(&rs_arp, RS_MAC), Reason::NonIpv4, 1));
+        learn_real_server(&mut d);
         let client = (ip("10.0.0.2"), 40000);
         let vip = (ip("10.0.0.100"), 21);
         let id = ConnKey {
@@ -2206,14 +2211,7 @@ mod tests {
     #[test]
     fn syn_reusing_addresses_is_a_new_connection() {
         let (nic, mut d) = setup(ftp_config());
-        let rs_arp = Arp {
-            op: ArpOp::Request,
-            sender_mac: P1_MAC,
-            sender_ip: ip("10.1.0.1"),
-            target_mac: [0; 6],
-            target_ip: ip("10.1.0.2"),
-        };
-        d.handle_exception(exc(net::arp_reply(&rs_arp, RS_MAC), Reason::NonIpv4, 1));
+        learn_real_server(&mut d);
         let client = (ip("10.0.0.2"), 40000);
         let vip = (ip("10.0.0.100"), 21);
         let id = ConnKey {

@@ -62,6 +62,44 @@ impl SimSection {
     }
 }
 
+/// The simulator's command-line flags, shared by `vsnicd` (for its in-process simulator) and
+/// `vsnic-simd`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SimFlags {
+    /// Simulator: data-path width in bits (64 or 512) [default: 64, or the config's [sim]].
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Simulator: log2 of the number of table buckets (8, 12 or 16) [default: 12].
+    #[arg(long)]
+    pub table_bits: Option<usize>,
+    /// Simulator: core clock in MHz [default: 156.25].
+    #[arg(long)]
+    pub clock_mhz: Option<f64>,
+    /// Simulator: attach something to NIC port PORT (repeatable): `0=tap:NAME` (a TAP device),
+    /// `1=pcap:IN.pcap,OUT.pcap` (replay IN, capture what the NIC sends to OUT; either may be
+    /// empty), `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N` (an in-process TCP server).
+    /// Replaces the config's `[sim] attach` for that port.
+    #[arg(long = "port", value_name = "PORT=SPEC")]
+    pub ports: Vec<PortAttachment>,
+    /// Simulator: print live counters (cycles/s, frames, exceptions, drops) to stderr every this
+    /// many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub stats_every: u64,
+}
+
+impl SimFlags {
+    /// As [`SimArgs`], with waveforms `vcd` if any.
+    pub fn args(&self, vcd: Option<VcdSection>) -> SimArgs {
+        SimArgs {
+            width: self.width,
+            table_bits: self.table_bits,
+            clock_mhz: self.clock_mhz,
+            ports: self.ports.clone(),
+            vcd,
+        }
+    }
+}
+
 /// What the command line said (`None`: not given).
 #[derive(Debug, Clone, Default)]
 pub struct SimArgs {

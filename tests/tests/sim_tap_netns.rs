@@ -40,15 +40,7 @@ socketserver.TCPServer((sys.argv[1], int(sys.argv[2])), h).serve_forever()
 ";
 
 fn payload() -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..PAYLOAD)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    vsnic_tests::ftp_lab::bytes(PAYLOAD, 0)
 }
 
 fn daemon_config() -> DaemonConfig {

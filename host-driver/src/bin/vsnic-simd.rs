@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use clap::Parser;
-use vsnic_host::simcfg::{self, SimArgs, SimSection};
+use vsnic_host::simcfg::{self, SimFlags, SimSection};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,22 +26,8 @@ struct Args {
     /// attach, vcd); the rest of the file is the daemon's and ignored here.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Data-path width in bits (64 or 512) [default: 64, or the config's [sim]].
-    #[arg(long)]
-    width: Option<usize>,
-    /// log2 of the number of table buckets (8, 12 or 16) [default: 12].
-    #[arg(long)]
-    table_bits: Option<usize>,
-    /// Core clock in MHz [default: 156.25].
-    #[arg(long)]
-    clock_mhz: Option<f64>,
-    /// Attach something to NIC port PORT (repeatable), as `vsnicd --port`: `0=tap:NAME`,
-    /// `1=pcap:IN.pcap,OUT.pcap`, `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N`.
-    #[arg(long = "port", value_name = "PORT=SPEC")]
-    ports: Vec<vsnic_sim::attach::PortAttachment>,
-    /// Print live counters to stderr every this many seconds (0: never).
-    #[arg(long, default_value_t = 0)]
-    stats_every: u64,
+    #[command(flatten)]
+    sim: SimFlags,
 }
 
 fn main() -> ExitCode {
@@ -58,18 +44,12 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         }
         None => SimSection::default(),
     };
-    let cli = SimArgs {
-        width: args.width,
-        table_bits: args.table_bits,
-        clock_mhz: args.clock_mhz,
-        ports: args.ports.clone(),
-        vcd: None,
-    };
+    let cli = args.sim.args(None);
     let (cfg, ports) = simcfg::merge(&file, &cli)?;
     let listener = vsnic_host::control::bind(&args.socket)
         .and_then(|l| l.into_std())
         .map_err(|e| format!("socket {}: {e}", args.socket.display()))?;
-    let sim = simcfg::start_simulator("vsnic-simd", &cfg, &ports, args.stats_every)?;
+    let sim = simcfg::start_simulator("vsnic-simd", &cfg, &ports, args.sim.stats_every)?;
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let (sim, stop) = (sim.clone(), stop.clone());

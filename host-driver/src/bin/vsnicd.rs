@@ -13,7 +13,7 @@ use vsnic_host::backend::NicBackend;
 use vsnic_host::daemon::{Daemon, DaemonConfig};
 use vsnic_host::demo::{self, DemoConfig};
 use vsnic_host::driver::{Driver, DriverConfig};
-use vsnic_host::simcfg::{self, SimArgs, SimSection, VcdSection};
+use vsnic_host::simcfg::{self, SimFlags, SimSection, VcdSection};
 use vsnic_sim::SimConfig;
 
 #[derive(Debug, Parser)]
@@ -40,15 +40,8 @@ struct Args {
     /// Daemon configuration (TOML: ports, services).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Simulator: data-path width in bits (64 or 512) [default: 64, or the config's [sim]].
-    #[arg(long)]
-    width: Option<usize>,
-    /// Simulator: log2 of the number of table buckets (8, 12 or 16) [default: 12].
-    #[arg(long)]
-    table_bits: Option<usize>,
-    /// Simulator: core clock in MHz [default: 156.25].
-    #[arg(long)]
-    clock_mhz: Option<f64>,
+    #[command(flatten)]
+    sim: SimFlags,
     /// Run the built-in scenario (in-process clients and servers on the simulated NIC), print
     /// what happened and exit.
     #[arg(long)]
@@ -59,12 +52,6 @@ struct Args {
     /// Demo: real servers.
     #[arg(long, default_value_t = 2)]
     servers: usize,
-    /// Simulator: attach something to NIC port PORT (repeatable): `0=tap:NAME` (a TAP device),
-    /// `1=pcap:IN.pcap,OUT.pcap` (replay IN, capture what the NIC sends to OUT; either may be
-    /// empty), `1=server:ADDR/PREFIX,gw=GW,port=P,bytes=N` (an in-process TCP server).
-    /// Replaces the config's `[sim] attach` for that port.
-    #[arg(long = "port", value_name = "PORT=SPEC")]
-    ports: Vec<vsnic_sim::attach::PortAttachment>,
     /// Simulator: write the core's signals over a window of cycles to this VCD file (GTKWave
     /// opens it). Off by default.
     #[arg(long, value_name = "FILE")]
@@ -75,10 +62,6 @@ struct Args {
     /// Simulator: length of the VCD window in cycles (at least 1).
     #[arg(long, default_value_t = 10_000, requires = "vcd", value_parser = clap::value_parser!(u64).range(1..))]
     vcd_cycles: u64,
-    /// Simulator: print live counters (cycles/s, frames, exceptions, drops) to stderr every this
-    /// many seconds (0: never).
-    #[arg(long, default_value_t = 0)]
-    stats_every: u64,
 }
 
 fn main() -> ExitCode {
@@ -105,17 +88,11 @@ async fn run(args: Args) -> Result<ExitCode, String> {
         }
         None => (None, SimSection::default()),
     };
-    let cli_sim = SimArgs {
-        width: args.width,
-        table_bits: args.table_bits,
-        clock_mhz: args.clock_mhz,
-        ports: args.ports.clone(),
-        vcd: args.vcd.as_ref().map(|path| VcdSection {
-            path: path.clone(),
-            start: args.vcd_start,
-            cycles: args.vcd_cycles,
-        }),
-    };
+    let cli_sim = args.sim.args(args.vcd.as_ref().map(|path| VcdSection {
+        path: path.clone(),
+        start: args.vcd_start,
+        cycles: args.vcd_cycles,
+    }));
     let (sim_cfg, ports) = simcfg::merge(&file_sim, &cli_sim)?;
     if args.demo {
         if !ports.is_empty() {
@@ -174,7 +151,7 @@ async fn run(args: Args) -> Result<ExitCode, String> {
             .map_err(|e| format!("opening the simulated NIC: {e}"))?;
         return serve(args, driver, cfg, "the simulator of vsnic-simd").await;
     }
-    let sim = simcfg::start_simulator("vsnicd", &sim_cfg, &ports, args.stats_every)?;
+    let sim = simcfg::start_simulator("vsnicd", &sim_cfg, &ports, args.sim.stats_every)?;
     let backend = Arc::new(SimBackend::new(sim));
     let driver = Driver::open_with(backend, driver_cfg)
         .map_err(|e| format!("opening the simulated NIC: {e}"))?;
