@@ -742,7 +742,10 @@ pub fn format_services(table_size: u32, services: &[ServiceInfo], opts: &ListOpt
     o
 }
 
-/// `-L -n -c` in ipvsadm's layout (templates show client port 0 and state NONE).
+/// `-L -n -c` in ipvsadm's layout (templates show client port 0 and state NONE). ipvsadm does
+/// not show how a connection is forwarded; a vsnic extension appends the forwarding method's
+/// column name (`Route`) after the destination of a connection that is not masqueraded, so
+/// NAT rows stay exactly ipvsadm's.
 pub fn format_connections(conns: &[ConnInfo]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "IPVS connection entries");
@@ -751,6 +754,11 @@ pub fn format_connections(conns: &[ConnInfo]) -> String {
         "pro expire state       source             virtual            destination"
     );
     for c in conns {
+        let dest = match c.method {
+            ForwardMethod::Masq => c.real.to_string(),
+            _ if c.template => c.real.to_string(),
+            m => format!("{:<18} {}", c.real.to_string(), m.column()),
+        };
         let line = format!(
             "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
             c.proto.label(),
@@ -759,7 +767,7 @@ pub fn format_connections(conns: &[ConnInfo]) -> String {
             c.state,
             c.client.to_string(),
             c.vip.to_string(),
-            c.real
+            dest
         );
         let _ = writeln!(o, "{line}");
     }
@@ -1344,12 +1352,27 @@ mod tests {
             in_bucket: Some(1),
             out_bucket: Some(2),
             template: false,
+            method: ForwardMethod::Masq,
         }];
         assert_eq!(
             format_connections(&conns),
             "IPVS connection entries\n\
              pro expire state       source             virtual            destination\n\
              TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:80      10.1.0.2:80\n"
+        );
+        let dr = ConnInfo {
+            proto: Protocol::Udp,
+            state: "UDP".into(),
+            expires_in: 300,
+            out_bucket: None,
+            method: ForwardMethod::Route,
+            ..conns[0].clone()
+        };
+        assert_eq!(
+            format_connections(&[dr]),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             UDP 05:00  UDP         10.0.0.2:40000     10.0.0.100:80      10.1.0.2:80        Route\n"
         );
         assert_eq!(
             format_timeouts(900, 120, 300),
