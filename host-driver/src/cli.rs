@@ -16,9 +16,10 @@
 //! vsnicadm --nic-stats             (vsnic: NIC, device and daemon counters)
 //! ```
 //! As in ipvsadm: no command lists; the scheduler defaults to `wlc`, `-p` alone to 300 s, the
-//! forwarding method to direct routing (`-g` — stored, but the NIC cannot carry it yet), the real
-//! port to the service port and the weight to 1. Output is always numeric (`-n` is accepted).
-//! Usage errors exit with 2, errors from the daemon with 1.
+//! forwarding method to direct routing (`-g`), the weight to 1 and the real port to the service
+//! port (always the service port for `-g` and `-i`: those frames keep their destination port).
+//! Output is always numeric (`-n` is accepted). Usage errors exit with 2, errors from the daemon
+//! with 1.
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -496,6 +497,12 @@ fn action(a: &Args) -> Result<Action, CliError> {
                 ForwardMethod::Tunnel
             } else {
                 ForwardMethod::Route
+            };
+            // As ipvsadm: a server reached by direct routing or tunnelling gets the frames with
+            // their destination port unchanged, so its port is the service's.
+            let addr = match method {
+                ForwardMethod::Masq => addr,
+                _ => SocketAddrV4::new(*addr.ip(), key.vip.port()),
             };
             let real = RealSpec {
                 addr,
@@ -1033,16 +1040,26 @@ mod tests {
                 ..
             })
         ));
+        // DR and tunnel servers take the service's port, as ipvsadm does
+        let c = ok(&["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.2:8080", "-g"]);
+        let Action::Request(Request::AddReal { real, .. }) = c.action else {
+            panic!("{c:?}")
+        };
+        assert_eq!(real.addr, "10.1.0.2:80".parse().unwrap());
         let c = ok(&[
             "-e",
             "-t",
             "10.0.0.100:80",
             "-r",
-            "10.1.0.2:80",
+            "10.1.0.2:8080",
             "-w",
             "0",
             "-i",
         ]);
+        let Action::Request(Request::EditReal { real: ref r, .. }) = c.action else {
+            panic!("{c:?}")
+        };
+        assert_eq!(r.addr, "10.1.0.2:80".parse().unwrap());
         assert!(matches!(
             c.action,
             Action::Request(Request::EditReal {

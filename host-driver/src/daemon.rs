@@ -3423,6 +3423,40 @@ mod ipvs_tests {
     }
 
     #[test]
+    fn udp_to_a_direct_routing_server_gets_one_forward_entry() {
+        let mut cfg = config(two_reals(Scheduler::Rr));
+        let mut u = dr_service();
+        u.protocol = Protocol::Udp;
+        u.vip = sa(UVIP);
+        u.reals = vec![real("10.1.0.2:53", 1, ForwardMethod::Route)];
+        cfg.services.push(u);
+        let (nic, mut d) = setup(cfg);
+        from_client(&mut d, "10.0.0.2:5000", UVIP, Reason::Miss);
+        let c = d.connections().get(&uid("10.0.0.2:5000")).unwrap().clone();
+        assert_eq!(c.method, ForwardMethod::Route);
+        let n = c.nic.unwrap();
+        let e = vsnic_contract::Entry::from_words(&nic.table_words(n.in_bucket())).unwrap();
+        assert_eq!(
+            (e.key.proto, e.action, e.egress_port, e.dmac, e.smac),
+            (
+                17,
+                vsnic_contract::Action::Forward,
+                1,
+                [2, 0, 0, 0, 1, 2],
+                P1_MAC
+            )
+        );
+        assert_eq!(nic.valid_buckets(), vec![n.in_bucket()]);
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].port, tx[0].bypass), (1, 0, false));
+        let l = d.connections().list(Instant::now());
+        assert_eq!(
+            (l[0].state.as_str(), l[0].method),
+            ("UDP", ForwardMethod::Route)
+        );
+    }
+
+    #[test]
     fn udp_the_nic_cannot_rewrite_or_with_no_service_is_dropped() {
         let (nic, mut d) = setup(udp_config());
         // a datagram the fast path did not classify (IP options, bad header checksum): the NIC
