@@ -3422,6 +3422,28 @@ mod ipvs_tests {
         assert_eq!((r.active_conns, r.inactive_conns), (0, 0));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn udp_flows_of_a_persistent_service_stick_to_their_server() {
+        let mut cfg = udp_config();
+        cfg.services[1].persistent = Some(60);
+        let (_nic, mut d) = setup(cfg);
+        for c in ["10.0.0.2:5000", "10.0.0.2:5001", "10.0.0.2:5002"] {
+            from_client(&mut d, c, UVIP, Reason::Miss);
+        }
+        let reals: Vec<SocketAddrV4> = ["10.0.0.2:5000", "10.0.0.2:5001", "10.0.0.2:5002"]
+            .iter()
+            .map(|c| d.connections().get(&uid(c)).unwrap().real)
+            .collect();
+        assert_eq!(reals, [reals[0]; 3], "rr alone would alternate");
+        assert_eq!(d.stats().templates_created, 1);
+        let listed = d.connections().list(Instant::now());
+        let t: Vec<_> = listed.iter().filter(|c| c.template).collect();
+        assert_eq!(
+            (t.len(), t[0].proto, t[0].state.as_str(), t[0].expires_in),
+            (1, Protocol::Udp, "UDP", 60)
+        );
+    }
+
     #[test]
     fn udp_to_a_direct_routing_server_gets_one_forward_entry() {
         let mut cfg = config(two_reals(Scheduler::Rr));

@@ -367,6 +367,38 @@ mod tests {
     }
 
     #[test]
+    fn udp_is_parsed_unless_fragmented_or_truncated() {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
+            .udp(5000, 53);
+        let mut f = Vec::new();
+        b.write(&mut f, b"query").unwrap();
+        assert_eq!(
+            parse(&f).unwrap().l3,
+            L3::Udp(Udp {
+                src: Ipv4Addr::new(10, 0, 0, 2),
+                dst: Ipv4Addr::new(10, 0, 0, 100),
+                sport: 5000,
+                dport: 53,
+            })
+        );
+        let mut frag = f.clone();
+        frag[20] = 0x20; // more fragments
+        assert_eq!(
+            parse(&frag).unwrap().l3,
+            L3::Ipv4 {
+                src: Ipv4Addr::new(10, 0, 0, 2),
+                dst: Ipv4Addr::new(10, 0, 0, 100),
+                proto: 17
+            }
+        );
+        // an IPv4 packet whose payload is only half a UDP header
+        let mut short = f[..14 + 24].to_vec();
+        short[16..18].copy_from_slice(&24u16.to_be_bytes());
+        assert!(matches!(parse(&short), Err(NetError::Udp(_))));
+    }
+
+    #[test]
     fn malformed_frames_are_rejected() {
         let req = arp_request(
             CLIENT_MAC,
