@@ -16,9 +16,10 @@
 //! vsnicadm --nic-stats             (vsnic: NIC, device and daemon counters)
 //! ```
 //! As in ipvsadm: no command lists; the scheduler defaults to `wlc`, `-p` alone to 300 s, the
-//! forwarding method to direct routing (`-g` — stored, but the NIC cannot carry it yet), the real
-//! port to the service port and the weight to 1. Output is always numeric (`-n` is accepted).
-//! Usage errors exit with 2, errors from the daemon with 1.
+//! forwarding method to direct routing (`-g`), the weight to 1 and the real port to the service
+//! port (always the service port for `-g` and `-i`: those frames keep their destination port).
+//! Output is always numeric (`-n` is accepted). Usage errors exit with 2, errors from the daemon
+//! with 1.
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -497,6 +498,12 @@ fn action(a: &Args) -> Result<Action, CliError> {
             } else {
                 ForwardMethod::Route
             };
+            // As ipvsadm: a server reached by direct routing or tunnelling gets the frames with
+            // their destination port unchanged, so its port is the service's.
+            let addr = match method {
+                ForwardMethod::Masq => addr,
+                _ => SocketAddrV4::new(*addr.ip(), key.vip.port()),
+            };
             let real = RealSpec {
                 addr,
                 weight,
@@ -742,7 +749,10 @@ pub fn format_services(table_size: u32, services: &[ServiceInfo], opts: &ListOpt
     o
 }
 
-/// `-L -n -c` in ipvsadm's layout (templates show client port 0 and state NONE).
+/// `-L -n -c` in ipvsadm's layout (templates show client port 0 and state NONE). ipvsadm does
+/// not show how a connection is forwarded; a vsnic extension appends the forwarding method's
+/// column name (`Route`) after the destination of a connection that is not masqueraded, so
+/// NAT rows stay exactly ipvsadm's.
 pub fn format_connections(conns: &[ConnInfo]) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "IPVS connection entries");
@@ -751,6 +761,11 @@ pub fn format_connections(conns: &[ConnInfo]) -> String {
         "pro expire state       source             virtual            destination"
     );
     for c in conns {
+        let dest = match c.method {
+            ForwardMethod::Masq => c.real.to_string(),
+            _ if c.template => c.real.to_string(),
+            m => format!("{:<18} {}", c.real.to_string(), m.column()),
+        };
         let line = format!(
             "{:<3} {:02}:{:02}  {:<11} {:<18} {:<18} {}",
             c.proto.label(),
@@ -759,7 +774,7 @@ pub fn format_connections(conns: &[ConnInfo]) -> String {
             c.state,
             c.client.to_string(),
             c.vip.to_string(),
-            c.real
+            dest
         );
         let _ = writeln!(o, "{line}");
     }
@@ -1025,16 +1040,26 @@ mod tests {
                 ..
             })
         ));
+        // DR and tunnel servers take the service's port, as ipvsadm does
+        let c = ok(&["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.2:8080", "-g"]);
+        let Action::Request(Request::AddReal { real, .. }) = c.action else {
+            panic!("{c:?}")
+        };
+        assert_eq!(real.addr, "10.1.0.2:80".parse().unwrap());
         let c = ok(&[
             "-e",
             "-t",
             "10.0.0.100:80",
             "-r",
-            "10.1.0.2:80",
+            "10.1.0.2:8080",
             "-w",
             "0",
             "-i",
         ]);
+        let Action::Request(Request::EditReal { real: ref r, .. }) = c.action else {
+            panic!("{c:?}")
+        };
+        assert_eq!(r.addr, "10.1.0.2:80".parse().unwrap());
         assert!(matches!(
             c.action,
             Action::Request(Request::EditReal {
@@ -1344,12 +1369,27 @@ mod tests {
             in_bucket: Some(1),
             out_bucket: Some(2),
             template: false,
+            method: ForwardMethod::Masq,
         }];
         assert_eq!(
             format_connections(&conns),
             "IPVS connection entries\n\
              pro expire state       source             virtual            destination\n\
              TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:80      10.1.0.2:80\n"
+        );
+        let dr = ConnInfo {
+            proto: Protocol::Udp,
+            state: "UDP".into(),
+            expires_in: 300,
+            out_bucket: None,
+            method: ForwardMethod::Route,
+            ..conns[0].clone()
+        };
+        assert_eq!(
+            format_connections(&[dr]),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             UDP 05:00  UDP         10.0.0.2:40000     10.0.0.100:80      10.1.0.2:80        Route\n"
         );
         assert_eq!(
             format_timeouts(900, 120, 300),

@@ -28,6 +28,8 @@ pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// TCP's protocol number.
 pub const PROTO_TCP: u8 = 6;
+/// UDP's protocol number.
+pub const PROTO_UDP: u8 = 17;
 
 /// Entries per bucket of the NIC table.
 pub const WAYS: usize = 1;
@@ -55,6 +57,24 @@ pub struct NicPair {
     /// real server → client: SNAT to the VIP, out of the client-side port.
     pub out_entry: Entry,
     pub out_bucket: u32,
+}
+
+/// The one NIC entry of a direct-routing connection: client → VIP, MACs rewritten only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicRoute {
+    pub entry: Entry,
+    pub bucket: u32,
+}
+
+/// A connection's entries in the NIC, as its forwarding method needs them. Which entries a
+/// method needs is decided in one place, [`NicEntries::for_method`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NicEntries {
+    /// Masquerading (`-m`): DNAT client → VIP and SNAT real server → client.
+    Nat(NicPair),
+    /// Direct routing (`-g`): client → VIP forwarded with the MACs rewritten; the real server
+    /// answers the client directly (VIP as its source), so there is no return entry.
+    Route(NicRoute),
 }
 
 fn key(src: SocketAddrV4, dst: SocketAddrV4, proto: u8) -> FlowKey {
@@ -131,6 +151,117 @@ impl NicPair {
     }
 }
 
+impl NicRoute {
+    /// The entry of a direct-routing connection: the client's frames to the VIP leave on the
+    /// real server's port with its MAC as destination, addresses and ports unchanged. The real
+    /// server's address and port are recorded in the NAT fields, which a forward entry does not
+    /// apply (the NIC rewrites only the MACs), so a restarted daemon can tell the real server.
+    pub fn route(
+        id: &ConnKey,
+        real: SocketAddrV4,
+        server_side: Side,
+        table_index_bits: u32,
+        hash_key: &HashKey,
+    ) -> NicRoute {
+        let entry = Entry {
+            key: key(id.client, id.vip, id.proto.number()),
+            valid: true,
+            action: Action::Forward,
+            egress_port: server_side.port,
+            nat_addr: real.ip().octets(),
+            nat_port: real.port(),
+            dmac: server_side.next_hop_mac,
+            smac: server_side.our_mac,
+            ..Entry::default()
+        };
+        NicRoute {
+            bucket: placement(&entry.key, table_index_bits, hash_key),
+            entry,
+        }
+    }
+}
+
+impl NicEntries {
+    /// The entries a connection forwarded by `method` needs, or `None` when the NIC cannot
+    /// forward that method (tunnelling needs IPIP encapsulation, which the NIC does not do).
+    pub fn for_method(
+        method: ForwardMethod,
+        id: &ConnKey,
+        real: SocketAddrV4,
+        client_side: Side,
+        server_side: Side,
+        table_index_bits: u32,
+        hash_key: &HashKey,
+    ) -> Option<NicEntries> {
+        match method {
+            ForwardMethod::Masq => Some(NicEntries::Nat(NicPair::nat(
+                id,
+                real,
+                client_side,
+                server_side,
+                table_index_bits,
+                hash_key,
+            ))),
+            ForwardMethod::Route => Some(NicEntries::Route(NicRoute::route(
+                id,
+                real,
+                server_side,
+                table_index_bits,
+                hash_key,
+            ))),
+            ForwardMethod::Tunnel => None,
+        }
+    }
+
+    /// The client → VIP entry.
+    pub fn in_entry(&self) -> &Entry {
+        match self {
+            NicEntries::Nat(p) => &p.in_entry,
+            NicEntries::Route(r) => &r.entry,
+        }
+    }
+
+    pub fn in_bucket(&self) -> u32 {
+        match self {
+            NicEntries::Nat(p) => p.in_bucket,
+            NicEntries::Route(r) => r.bucket,
+        }
+    }
+
+    /// The real server → client entry's bucket (NAT only).
+    pub fn out_bucket(&self) -> Option<u32> {
+        self.as_nat().map(|p| p.out_bucket)
+    }
+
+    /// Every entry with its bucket, in the order they are written: the return path first, so
+    /// that once the client's frames are forwarded the replies are too. Clear in reverse.
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (u32, &Entry)> {
+        let (out, inb) = match self {
+            NicEntries::Nat(p) => (
+                Some((p.out_bucket, &p.out_entry)),
+                (p.in_bucket, &p.in_entry),
+            ),
+            NicEntries::Route(r) => (None, (r.bucket, &r.entry)),
+        };
+        [out, Some(inb)].into_iter().flatten()
+    }
+
+    /// The NAT pair, if this is a NAT connection.
+    pub fn as_nat(&self) -> Option<&NicPair> {
+        match self {
+            NicEntries::Nat(p) => Some(p),
+            NicEntries::Route(_) => None,
+        }
+    }
+
+    pub fn as_nat_mut(&mut self) -> Option<&mut NicPair> {
+        match self {
+            NicEntries::Nat(p) => Some(p),
+            NicEntries::Route(_) => None,
+        }
+    }
+}
+
 /// A connection's identity: protocol, client and VIP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ConnKey {
@@ -155,7 +286,7 @@ pub struct Connection {
     pub real: SocketAddrV4,
     pub method: ForwardMethod,
     /// Its NIC entries (none for a connection the host forwards itself).
-    pub nic: Option<NicPair>,
+    pub nic: Option<NicEntries>,
     pub state: TcpState,
     /// Counted as active in the real server's counters.
     pub active: bool,
@@ -212,6 +343,9 @@ pub struct ConnInfo {
     pub out_bucket: Option<u32>,
     #[serde(default)]
     pub template: bool,
+    /// How it reaches its real server (`Masq` for a template: not meaningful there).
+    #[serde(default)]
+    pub method: ForwardMethod,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -223,6 +357,12 @@ pub enum ConnError {
     },
     #[error("table bucket {bucket} is taken (direct-mapped table collision)")]
     Collision { bucket: u32 },
+}
+
+/// Whether the real server's answers to `c` come back through us with the real server as their
+/// source (NAT). A direct-routing server answers the client directly, from the VIP.
+fn has_return_path(c: &Connection) -> bool {
+    c.method != ForwardMethod::Route
 }
 
 /// Connections, the bucket-occupancy shadow of the NIC table, and persistence templates.
@@ -320,9 +460,9 @@ impl ConnTable {
         }
     }
 
-    /// Whether `id` with entries `nic` could be inserted (no duplicate, both buckets free and
+    /// Whether `id` with entries `nic` could be inserted (no duplicate, its buckets free and
     /// distinct). Counts a collision when it could not.
-    pub fn check(&mut self, id: &ConnKey, nic: Option<&NicPair>) -> Result<(), ConnError> {
+    pub fn check(&mut self, id: &ConnKey, nic: Option<&NicEntries>) -> Result<(), ConnError> {
         if self.conns.contains_key(id) {
             return Err(ConnError::Exists {
                 client: id.client,
@@ -330,11 +470,9 @@ impl ConnTable {
             });
         }
         if let Some(n) = nic {
-            let taken = [n.in_bucket, n.out_bucket]
-                .into_iter()
-                .find(|b| self.bucket_full(*b));
-            let same = n.in_bucket == n.out_bucket && WAYS < 2;
-            if let Some(bucket) = taken.or(same.then_some(n.in_bucket)) {
+            let taken = n.entries().map(|(b, _)| b).find(|b| self.bucket_full(*b));
+            let same = n.out_bucket() == Some(n.in_bucket()) && WAYS < 2;
+            if let Some(bucket) = taken.or(same.then_some(n.in_bucket())) {
                 self.collisions += 1;
                 return Err(ConnError::Collision { bucket });
             }
@@ -346,10 +484,13 @@ impl ConnTable {
     pub fn insert(&mut self, c: Connection) -> Result<(), ConnError> {
         self.check(&c.id, c.nic.as_ref())?;
         if let Some(n) = &c.nic {
-            self.set_slot(n.in_bucket, Some(c.id));
-            self.set_slot(n.out_bucket, Some(c.id));
+            for (b, _) in n.entries() {
+                self.set_slot(b, Some(c.id));
+            }
         }
-        self.reverse.insert((c.id.proto, c.real, c.id.client), c.id);
+        if has_return_path(&c) {
+            self.reverse.insert((c.id.proto, c.real, c.id.client), c.id);
+        }
         if let Some(ctl) = c.controller.and_then(|k| self.conns.get_mut(&k)) {
             ctl.controlled += 1;
         }
@@ -361,10 +502,14 @@ impl ConnTable {
     pub fn remove(&mut self, id: &ConnKey) -> Option<Connection> {
         let c = self.conns.remove(id)?;
         if let Some(n) = &c.nic {
-            self.set_slot(n.in_bucket, None);
-            self.set_slot(n.out_bucket, None);
+            for (b, _) in n.entries() {
+                self.set_slot(b, None);
+            }
         }
-        self.reverse.remove(&(c.id.proto, c.real, c.id.client));
+        let rkey = (c.id.proto, c.real, c.id.client);
+        if self.reverse.get(&rkey) == Some(&c.id) {
+            self.reverse.remove(&rkey);
+        }
         if let Some(t) = c.template.and_then(|t| self.templates.get_mut(&t)) {
             t.controlled = t.controlled.saturating_sub(1);
         }
@@ -514,9 +659,10 @@ impl ConnTable {
                     Protocol::Udp => "UDP".to_string(),
                 },
                 expires_in: left(c.expires),
-                in_bucket: c.nic.as_ref().map(|n| n.in_bucket),
-                out_bucket: c.nic.as_ref().map(|n| n.out_bucket),
+                in_bucket: c.nic.as_ref().map(|n| n.in_bucket()),
+                out_bucket: c.nic.as_ref().and_then(|n| n.out_bucket()),
                 template: false,
+                method: c.method,
             })
             .chain(self.templates.iter().map(|(k, t)| ConnInfo {
                 proto: k.service.proto,
@@ -531,6 +677,7 @@ impl ConnTable {
                 in_bucket: None,
                 out_bucket: None,
                 template: true,
+                method: ForwardMethod::Masq,
             }))
             .collect();
         v.sort_by_key(|c| (c.vip, c.client, c.template));
@@ -571,14 +718,14 @@ mod tests {
             id,
             real,
             method: ForwardMethod::Masq,
-            nic: Some(NicPair::nat(
+            nic: Some(NicEntries::Nat(NicPair::nat(
                 &id,
                 real,
                 CLIENT,
                 SERVER,
                 bits,
                 &hash::DEFAULT_KEY,
-            )),
+            ))),
             state: TcpState::SynRecv,
             active: true,
             expires: Instant::now(),
@@ -597,7 +744,7 @@ mod tests {
             sa("10.1.0.2:8080"),
             12,
         );
-        let n = c.nic.unwrap();
+        let n = c.nic.unwrap().as_nat().unwrap().clone();
         assert_eq!(n.in_entry.key, hash::VECTORS[0].0);
         assert_eq!(n.in_bucket, hash::VECTORS[0].1 & 0xfff);
         assert_eq!(
@@ -641,6 +788,66 @@ mod tests {
     }
 
     #[test]
+    fn each_method_gets_the_entries_it_needs() {
+        let id = id(sa("10.0.0.2:40000"), sa("10.0.0.100:80"));
+        let real = sa("10.1.0.2:80");
+        let make = |m| NicEntries::for_method(m, &id, real, CLIENT, SERVER, 12, &hash::DEFAULT_KEY);
+        for m in [
+            ForwardMethod::Masq,
+            ForwardMethod::Route,
+            ForwardMethod::Tunnel,
+        ] {
+            assert_eq!(make(m).is_some(), m.nic_supported(), "{m}");
+        }
+        let nat = make(ForwardMethod::Masq).unwrap();
+        let p = nat.as_nat().unwrap();
+        assert_eq!(
+            nat.entries()
+                .map(|(b, e)| (b, e.action))
+                .collect::<Vec<_>>(),
+            [(p.out_bucket, Action::Snat), (p.in_bucket, Action::Dnat)],
+            "return path first"
+        );
+        let dr = make(ForwardMethod::Route).unwrap();
+        assert!(dr.as_nat().is_none());
+        assert_eq!(dr.out_bucket(), None);
+        let e = *dr.in_entry();
+        assert_eq!(
+            e,
+            Entry {
+                key: hash::VECTORS[0].0,
+                valid: true,
+                action: Action::Forward,
+                egress_port: SERVER.port,
+                nat_addr: [10, 1, 0, 2],
+                nat_port: 80,
+                dmac: SERVER.next_hop_mac,
+                smac: SERVER.our_mac,
+                ..Entry::default()
+            }
+        );
+        assert_eq!(dr.in_bucket(), hash::VECTORS[0].1 & 0xfff);
+        assert_eq!(dr.entries().count(), 1);
+        // a DR connection takes one bucket and has no return direction
+        let mut t = ConnTable::new(12, hash::DEFAULT_KEY);
+        t.insert(Connection {
+            method: ForwardMethod::Route,
+            nic: Some(dr.clone()),
+            ..conn(id.client, id.vip, real, 12)
+        })
+        .unwrap();
+        assert_eq!(t.bucket_owner(dr.in_bucket()).map(|c| c.id), Some(id));
+        assert!(t.by_reply(Protocol::Tcp, real, id.client).is_none());
+        let l = t.list(Instant::now());
+        assert_eq!(
+            (l[0].method, l[0].in_bucket, l[0].out_bucket),
+            (ForwardMethod::Route, Some(dr.in_bucket()), None)
+        );
+        t.remove(&id).unwrap();
+        assert!(t.bucket_owner(dr.in_bucket()).is_none());
+    }
+
+    #[test]
     fn collisions_are_refused_and_counted() {
         let mut t = ConnTable::new(4, hash::DEFAULT_KEY); // 16 buckets: collisions are easy to find
         let vip = sa("10.0.0.100:80");
@@ -655,7 +862,7 @@ mod tests {
                     refused += 1;
                     let n = c.nic.as_ref().unwrap();
                     let owner = t.bucket_owner(bucket).map(|o| o.id.client);
-                    assert!(owner.is_some() || n.in_bucket == n.out_bucket);
+                    assert!(owner.is_some() || Some(n.in_bucket()) == n.out_bucket());
                 }
                 Err(e) => panic!("{e}"),
             }
@@ -675,7 +882,7 @@ mod tests {
         );
         let gone = t.remove(&id(first.client, vip)).unwrap();
         assert!(t
-            .bucket_owner(gone.nic.as_ref().unwrap().in_bucket)
+            .bucket_owner(gone.nic.as_ref().unwrap().in_bucket())
             .is_none());
         assert!(t.by_reply(Protocol::Tcp, real, first.client).is_none());
         t.insert(gone).unwrap();

@@ -7,17 +7,26 @@
 //!
 //! * ARP request for one of our port addresses or a VIP → ARP reply out of the arrival port.
 //! * ARP reply → learn the neighbour; SYNs parked waiting for it are released.
-//! * TCP SYN (no ACK) to a TCP VIP:port → schedule a real server (through the service's
-//!   persistence template if it has one), and once its MAC is known install the connection's two
-//!   NIC entries and re-inject the SYN for the NIC to rewrite. An unknown MAC parks the SYN
-//!   (bounded) and sends an ARP request. A retransmitted SYN for an existing connection is simply
-//!   re-injected. Real servers reached by direct routing or tunnelling are refused (counted in
-//!   `unsupported_method`) until the NIC can forward them; a full table is refused and counted
-//!   (`table_full`, and `table_collisions` for a taken bucket of the direct-mapped table).
+//! * TCP SYN (no ACK) to a TCP VIP:port, or the first datagram of a (client, VIP:port) flow to
+//!   a UDP service (it reaches us as a lookup miss) → a new connection: admitted by the
+//!   new-connection token bucket, scheduled (through the service's persistence template if it
+//!   has one), and once the real server's MAC is known its NIC entries are installed and the
+//!   frame is re-injected for the NIC to rewrite. An unknown MAC parks the frame (bounded) and
+//!   sends an ARP request. A retransmitted SYN for an existing connection is simply re-injected.
+//!   The entries depend on the forwarding method ([`NicEntries::for_method`]): masquerading
+//!   (NAT) gets a DNAT entry client → VIP and an SNAT entry real server → client; direct
+//!   routing gets one forward entry client → VIP that rewrites only the MACs (the real server
+//!   answers the client directly, from the VIP). Tunnelling is refused (counted in
+//!   `unsupported_method`): the NIC has no IPIP encapsulation. A full table is refused and
+//!   counted (`table_full`, and `table_collisions` for a taken bucket of the direct-mapped
+//!   table).
 //! * Another TCP segment of a known connection (FIN/RST when the NIC hands them over, a miss
-//!   racing an install) → drives the TCP state machine and is re-injected.
-//! * Anything else is counted by reason and dropped (UDP included: the NIC's fast path is TCP
-//!   only and the host does not forward UDP in software yet — see `udp_not_forwarded`).
+//!   racing an install) → drives the TCP state machine and is re-injected. A UDP datagram of a
+//!   known flow that missed (racing the install) → entries re-written, re-injected, the UDP
+//!   timer re-armed. UDP connections have no state: listed as `UDP`, they expire the UDP
+//!   timeout (`--set … udp`, 300 s) after their last host-visible datagram.
+//! * Anything else is counted by reason and dropped (UDP to a VIP that the NIC cannot rewrite —
+//!   a fragment, IP options — or with no UDP service on its port: `udp_not_forwarded`).
 //!
 //! The tick polls per-entry NIC state ([`crate::nicstate`]) into the TCP state machine
 //! ([`crate::state`]), expires connections (removing their NIC entries) and persistence
@@ -41,11 +50,13 @@ use crate::admission::TokenBucket;
 use crate::app::{self, AppBinding, AppRegistry, ConnCtx, SeqFix};
 use crate::appnat::{self, ExpectKind, Expectation};
 use crate::backend::NicBackend;
-use crate::conn::{ConnError, ConnKey, ConnTable, Connection, FastMap, NicPair, Side, TemplateKey};
+use crate::conn::{
+    ConnError, ConnKey, ConnTable, Connection, FastMap, NicEntries, Side, TemplateKey,
+};
 use crate::control::{self, ControlMsg, Request, Response};
 use crate::driver::{Driver, DriverError, ExceptionFrame, TxMode};
 use crate::metrics;
-use crate::net::{self, Arp, ArpOp, Mac, MacFmt, Tcp, L3};
+use crate::net::{self, Arp, ArpOp, Mac, MacFmt, Tcp, Udp, L3};
 use crate::nicstate::{EntryActivity, NicStateSource, NoNicState};
 use crate::sched::{SchedFlags, Scheduler};
 use crate::service::{
@@ -169,7 +180,7 @@ pub struct DaemonConfig {
     /// Period of the housekeeping tick.
     #[serde(default = "defaults::tick_ms")]
     pub tick_ms: u64,
-    /// SYNs waiting for ARP, at most.
+    /// SYNs (and first UDP datagrams) waiting for ARP, at most.
     #[serde(default = "defaults::max_parked")]
     pub max_parked: usize,
     /// A parked SYN older than this is dropped.
@@ -280,21 +291,27 @@ pub struct DaemonStats {
     pub table_collisions: u64,
     /// New connections refused because the connection table is full.
     pub table_full: u64,
-    /// New connections refused because their real server's forwarding method (DR, tunnel) is
-    /// not supported by the NIC yet.
+    /// New connections refused because their real server's forwarding method (tunnelling) is
+    /// not supported by the NIC.
     pub unsupported_method: u64,
-    /// UDP frames for a UDP service, dropped: the host does not forward UDP yet.
+    /// UDP frames for a VIP dropped: no UDP service on that port, or a datagram the NIC's fast
+    /// path cannot rewrite (a fragment, IP options, a bad header checksum).
     pub udp_not_forwarded: u64,
+    /// UDP datagrams of a flow waiting for its real server's MAC replaced by a newer one (one
+    /// datagram per flow waits).
+    pub udp_parked_replaced: u64,
     /// SYNs re-injected for an existing connection (retransmissions).
     pub syn_retransmits: u64,
     /// SYNs with a new sequence number on the addresses of an existing connection (the client
     /// reused its port): the old connection was removed, with its NIC entries and helper
     /// state, and the SYN scheduled as a new connection.
     pub connections_reused: u64,
-    /// Other segments of known connections re-injected.
+    /// Other segments (and UDP datagrams) of known connections re-injected.
     pub segments_reinjected: u64,
     /// NIC entries written again after a miss for a known connection.
     pub entries_repaired: u64,
+    /// New connections waiting for ARP. The `syn_*` counters count a UDP flow's first
+    /// datagram as its SYN.
     pub syn_parked: u64,
     /// SYNs dropped because the park queue was full.
     pub syn_park_full_drops: u64,
@@ -344,7 +361,8 @@ pub struct DaemonStats {
     /// State snapshots written; snapshot reads or writes that failed.
     pub state_saves: u64,
     pub state_errors: u64,
-    /// New connections refused by the admission rate limit (`new_conn_rate`): SYN dropped.
+    /// New connections refused by the admission rate limit (`new_conn_rate`): SYN (or a UDP
+    /// flow's first datagram) dropped.
     pub syn_rate_limited: u64,
     /// Wakeups that stopped at `poll_budget` exceptions with more possibly waiting in the ring.
     pub poll_budget_exhausted: u64,
@@ -816,7 +834,7 @@ impl<B: NicBackend> Daemon<B> {
         self.stats.data_expect_expired += (before - self.expects.len()) as u64;
         if let Some(n) = &c.nic {
             // the client's direction first: nothing new reaches the server
-            for b in [n.in_bucket, n.out_bucket] {
+            for (b, _) in n.entries().rev() {
                 if let Err(e) = self.driver.clear_entry(b) {
                     self.stats.table_write_errors += 1;
                     warn!(bucket = b, error = %e, "clearing a connection's entry failed");
@@ -869,9 +887,9 @@ impl<B: NicBackend> Daemon<B> {
                 continue;
             };
             let Some(n) = &c.nic else { continue };
-            let (inb, outb) = (n.in_bucket, n.out_bucket);
+            let (inb, outb) = (n.in_bucket(), n.out_bucket());
             let a_in = self.nic_state.read(inb);
-            let a_out = self.nic_state.read(outb);
+            let a_out = outb.and_then(|b| self.nic_state.read(b));
             if a_in.is_none() && a_out.is_none() {
                 continue;
             }
@@ -884,7 +902,12 @@ impl<B: NicBackend> Daemon<B> {
                 Event::Fin => a.flags.fin,
                 Event::Rst => a.flags.rst,
             };
-            for e in [Event::Syn, Event::Ack, Event::Fin, Event::Rst] {
+            let events = if id.proto == Protocol::Tcp {
+                &[Event::Syn, Event::Ack, Event::Fin, Event::Rst][..]
+            } else {
+                &[] // UDP has no state
+            };
+            for &e in events {
                 for (dir, a) in [(Dir::In, &a_in), (Dir::Out, &a_out)] {
                     if has(a, e) {
                         self.apply_event(&id, dir, e, at);
@@ -894,7 +917,7 @@ impl<B: NicBackend> Daemon<B> {
             if a_in.packets + a_out.packets > 0 {
                 // traffic without a state change still keeps the connection alive
                 if let Some(c) = self.conns.get_mut(&id) {
-                    c.expires = c.expires.max(at + self.timeouts.tcp_state(c.state));
+                    c.expires = c.expires.max(at + self.timeouts.conn(id.proto, c.state));
                 }
             }
             let real = self.conns.get(&id).map(|c| c.real);
@@ -948,7 +971,7 @@ impl<B: NicBackend> Daemon<B> {
                 || self.expects.iter().any(|e| e.controller == id);
             if controls {
                 if let Some(c) = self.conns.get_mut(&id) {
-                    c.expires = now + self.timeouts.tcp_state(c.state);
+                    c.expires = now + self.timeouts.conn(id.proto, c.state);
                 }
                 continue;
             }
@@ -991,9 +1014,12 @@ impl<B: NicBackend> Daemon<B> {
                 self.handle_syn(exc.frame, exc.src_port, parsed.eth_src, &tcp)
             }
             L3::Tcp(tcp) => self.handle_segment(exc.frame, exc.src_port, exc.reason, &tcp),
+            L3::Udp(udp) => {
+                self.handle_udp(exc.frame, exc.src_port, exc.reason, parsed.eth_src, &udp)
+            }
             L3::Ipv4 { dst, proto: 17, .. } if self.services.is_vip(dst) => {
                 self.stats.udp_not_forwarded += 1;
-                debug!(%dst, "UDP for a VIP dropped: the host does not forward UDP yet");
+                debug!(%dst, "UDP fragment for a VIP dropped: the NIC cannot rewrite fragments");
             }
             other => {
                 self.stats.ignored += 1;
@@ -1132,14 +1158,29 @@ impl<B: NicBackend> Daemon<B> {
             self.stats.syn_retransmits += 1;
             return;
         }
+        self.new_connection(id, frame, port, eth_src, now);
+    }
+
+    /// The first frame of a new connection `id` (a client's SYN, or the first datagram of a
+    /// UDP flow) arrived on `port` from next hop `eth_src`: admit it, schedule a real server,
+    /// and install the connection once the server's MAC is known (parked until then).
+    fn new_connection(
+        &mut self,
+        id: ConnKey,
+        frame: Vec<u8>,
+        port: u8,
+        eth_src: Mac,
+        now: Instant,
+    ) {
+        let (client, vip, svc) = (id.client, id.vip, id.service());
         if self.conns.len() >= self.max_connections() {
             self.stats.table_full += 1;
-            debug!(%client, %vip, "connection table full, SYN dropped");
+            debug!(%client, %vip, "connection table full, new connection dropped");
             return;
         }
         if !self.admission.admit(now) {
             self.stats.syn_rate_limited += 1;
-            debug!(%client, %vip, "new-connection rate limit, SYN dropped");
+            debug!(%client, %vip, "new-connection rate limit, new connection dropped");
             return;
         }
         let Some((pick, template)) = self.choose(svc, client, now) else {
@@ -1152,7 +1193,7 @@ impl<B: NicBackend> Daemon<B> {
             if let Some(t) = template {
                 self.conns.release_template(&t);
             }
-            debug!(real = %pick.real, method = %pick.method, "forwarding method not supported by the NIC yet, SYN dropped");
+            debug!(real = %pick.real, method = %pick.method, "forwarding method not supported by the NIC, new connection dropped");
             return;
         }
         let Some(server_port) = self.port_for(*pick.real.ip()) else {
@@ -1185,6 +1226,69 @@ impl<B: NicBackend> Daemon<B> {
         }
     }
 
+    /// A UDP datagram the NIC handed over. The first datagram of a (client, VIP:port) flow to a
+    /// UDP service reaches us as a lookup miss and opens a connection, as IPVS does; one of a
+    /// known flow (a miss racing the install) gets its entries written again and goes back
+    /// through the NIC. Only a miss is taken: the NIC rewrites a re-injected datagram only if
+    /// its fast path classifies it (no IP options, not a fragment), which a miss shows.
+    fn handle_udp(&mut self, frame: Vec<u8>, port: u8, reason: Reason, eth_src: Mac, udp: &Udp) {
+        let src = SocketAddrV4::new(udp.src, udp.sport);
+        let dst = SocketAddrV4::new(udp.dst, udp.dport);
+        let forward = ConnKey {
+            proto: Protocol::Udp,
+            client: src,
+            vip: dst,
+        };
+        let known = if self.conns.get(&forward).is_some() {
+            Some(forward)
+        } else {
+            self.conns.by_reply(Protocol::Udp, src, dst).copied()
+        };
+        let svc = forward.service();
+        let for_us = known.is_some() || self.services.contains(svc);
+        if reason != Reason::Miss || !for_us {
+            if for_us || self.services.is_vip(udp.dst) {
+                self.stats.udp_not_forwarded += 1;
+                debug!(%src, %dst, reason = reason.name(), "UDP for a VIP dropped");
+            } else {
+                self.stats.ignored += 1;
+            }
+            return;
+        }
+        let now = self.now();
+        if let Some(id) = known {
+            let nic = self.conns.get(&id).and_then(|c| c.nic.clone());
+            if let Some(n) = nic {
+                if self.write_entries(&n).is_err() {
+                    self.stats.table_write_errors += 1;
+                    return;
+                }
+                self.stats.entries_repaired += 1;
+            }
+            let timeout = self.timeouts.udp();
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.expires = c.expires.max(now + timeout);
+            }
+            self.stats.segments_reinjected += 1;
+            self.send(&frame, TxMode::Lookup { port });
+            return;
+        }
+        if let Some(p) = self.parked.iter_mut().find(|p| p.id == forward) {
+            p.frame = frame; // one datagram per flow waits for ARP: the newest
+            self.stats.udp_parked_replaced += 1;
+            return;
+        }
+        self.new_connection(forward, frame, port, eth_src, now);
+    }
+
+    /// Write all of a connection's NIC entries (the return path first).
+    fn write_entries(&mut self, n: &NicEntries) -> Result<(), DriverError> {
+        for (b, e) in n.entries() {
+            self.driver.write_entry(b, e)?;
+        }
+        Ok(())
+    }
+
     /// A non-SYN TCP segment the NIC handed over: if it belongs to a known connection, drive
     /// its state and send it back through the NIC (re-writing the entries first after a miss).
     fn handle_segment(&mut self, frame: Vec<u8>, port: u8, reason: Reason, tcp: &Tcp) {
@@ -1211,11 +1315,7 @@ impl<B: NicBackend> Daemon<B> {
         if reason == Reason::Miss {
             let nic = self.conns.get(&id).and_then(|c| c.nic.clone());
             if let Some(n) = nic {
-                let ok = self
-                    .driver
-                    .write_entry(n.out_bucket, &n.out_entry)
-                    .and_then(|()| self.driver.write_entry(n.in_bucket, &n.in_entry));
-                if ok.is_err() {
+                if self.write_entries(&n).is_err() {
                     self.stats.table_write_errors += 1;
                     return;
                 }
@@ -1269,7 +1369,12 @@ impl<B: NicBackend> Daemon<B> {
         // The new deltas reach the NIC before the rewritten segment leaves: the peer's ACK of
         // the rewritten bytes must meet them (codesign §3).
         let mut update = None;
-        if let Some(n) = self.conns.get_mut(&id).and_then(|c| c.nic.as_mut()) {
+        if let Some(n) = self
+            .conns
+            .get_mut(&id)
+            .and_then(|c| c.nic.as_mut())
+            .and_then(NicEntries::as_nat_mut)
+        {
             if appnat::program_deltas(n, &adj) {
                 update = Some(n.clone());
             }
@@ -1316,7 +1421,12 @@ impl<B: NicBackend> Daemon<B> {
 
     /// Send frames of a bound connection around the NIC: NAT of `dir`'s entry applied here.
     fn send_app_frames(&mut self, id: &ConnKey, dir: app::Dir, frames: Vec<Vec<u8>>) {
-        let Some(n) = self.conns.get(id).and_then(|c| c.nic.as_ref()) else {
+        let Some(n) = self
+            .conns
+            .get(id)
+            .and_then(|c| c.nic.as_ref())
+            .and_then(NicEntries::as_nat)
+        else {
             return;
         };
         let e = match dir {
@@ -1361,7 +1471,13 @@ impl<B: NicBackend> Daemon<B> {
         let Some((client, vip, real)) = e.kind.claim(src, dst) else {
             return false;
         };
-        let Some(nic) = self.conns.get(&e.controller).and_then(|c| c.nic.clone()) else {
+        let Some(nic) = self
+            .conns
+            .get(&e.controller)
+            .and_then(|c| c.nic.as_ref())
+            .and_then(NicEntries::as_nat)
+            .cloned()
+        else {
             return false;
         };
         let (cs, ss) = (nic.client_side(), nic.server_side());
@@ -1406,7 +1522,8 @@ impl<B: NicBackend> Daemon<B> {
         }
     }
 
-    /// Install both entries of the connection and re-inject its SYN.
+    /// Install the connection's entries (as its method needs them) and re-inject its first
+    /// frame.
     fn install(&mut self, p: Pending, real_mac: Mac) {
         let client_side = Side {
             port: p.client_port,
@@ -1418,18 +1535,23 @@ impl<B: NicBackend> Daemon<B> {
             our_mac: self.cfg.ports[p.server_port as usize].mac,
             next_hop_mac: real_mac,
         };
-        let nic = NicPair::nat(
+        let release = |d: &mut Self| {
+            if let Some(t) = p.template {
+                d.conns.release_template(&t);
+            }
+        };
+        let Some(nic) = NicEntries::for_method(
+            p.method,
             &p.id,
             p.real,
             client_side,
             server_side,
             self.conns.index_bits(),
             self.conns.hash_key(),
-        );
-        let release = |d: &mut Self| {
-            if let Some(t) = p.template {
-                d.conns.release_template(&t);
-            }
+        ) else {
+            release(self);
+            self.stats.unsupported_method += 1;
+            return;
         };
         match self.conns.check(&p.id, Some(&nic)) {
             Ok(()) => {}
@@ -1447,9 +1569,13 @@ impl<B: NicBackend> Daemon<B> {
             }
         }
         // A control connection of a helped application (FTP) binds to it; its payload then
-        // goes to the host in both directions.
+        // goes to the host in both directions. Helpers need NAT (IPVS binds them to
+        // masqueraded TCP connections only): a DR connection's replies never reach us.
         let mut nic = nic;
-        let binding = if p.controller.is_none() && p.method == ForwardMethod::Masq {
+        let helpable = p.id.proto == Protocol::Tcp
+            && p.method == ForwardMethod::Masq
+            && nic.as_nat().is_some();
+        let binding = if p.controller.is_none() && helpable {
             match self.apps.bind(ConnCtx {
                 protocol: app::PROTO_TCP,
                 client: p.id.client.into(),
@@ -1465,24 +1591,21 @@ impl<B: NicBackend> Daemon<B> {
         } else {
             None
         };
-        if binding.is_some() {
-            nic.in_entry.app_bound = true;
-            nic.out_entry.app_bound = true;
+        if let (Some(_), Some(pair)) = (&binding, nic.as_nat_mut()) {
+            pair.in_entry.app_bound = true;
+            pair.out_entry.app_bound = true;
         }
         // Return path first: once the client's frames are rewritten, the replies must be too.
-        let written = self
-            .driver
-            .write_entry(nic.out_bucket, &nic.out_entry)
-            .and_then(|()| self.driver.write_entry(nic.in_bucket, &nic.in_entry));
-        if let Err(e) = written {
+        if let Err(e) = self.write_entries(&nic) {
             release(self);
             self.stats.table_write_errors += 1;
             warn!(error = %e, "table write failed, connection dropped");
-            let _ = self.driver.clear_entry(nic.out_bucket);
-            let _ = self.driver.clear_entry(nic.in_bucket);
+            for (b, _) in nic.entries().rev() {
+                let _ = self.driver.clear_entry(b);
+            }
             return;
         }
-        debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, nic.in_bucket, nic.out_bucket, "connection installed");
+        debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, method = %p.method, in_bucket = nic.in_bucket(), out_bucket = ?nic.out_bucket(), "connection installed");
         // The client's SYN. Without per-entry NIC state the handshake's progress is invisible:
         // the connection is taken as established (its timeout is then ESTABLISHED's).
         // An active-mode FTP data connection starts with the real server's SYN.
@@ -1491,10 +1614,13 @@ impl<B: NicBackend> Daemon<B> {
         } else {
             Dir::In
         };
-        let state = if self.nic_state.reports_state() {
-            state::next(TcpState::None, syn_dir, Event::Syn)
-        } else {
-            TcpState::Established
+        let state = match p.id.proto {
+            // UDP has no state: a UDP connection stays NONE (inactive, as in IPVS)
+            Protocol::Udp => TcpState::None,
+            Protocol::Tcp if self.nic_state.reports_state() => {
+                state::next(TcpState::None, syn_dir, Event::Syn)
+            }
+            Protocol::Tcp => TcpState::Established,
         };
         let now = self.now();
         self.services
@@ -1506,11 +1632,14 @@ impl<B: NicBackend> Daemon<B> {
             nic: Some(nic),
             state,
             active: state.is_active(),
-            expires: now + self.timeouts.tcp_state(state),
+            expires: now + self.timeouts.conn(p.id.proto, state),
             template: p.template,
             controller: p.controller,
             controlled: 0,
-            isn: syn_seq(&p.frame),
+            isn: match p.id.proto {
+                Protocol::Tcp => syn_seq(&p.frame),
+                Protocol::Udp => None,
+            },
         };
         if self.conns.insert(c).is_ok() {
             self.stats.connections_created += 1;
@@ -1857,8 +1986,8 @@ mod tests {
         assert_eq!(
             (
                 c.real,
-                c.nic.as_ref().unwrap().in_bucket,
-                c.nic.as_ref().unwrap().out_bucket
+                c.nic.as_ref().unwrap().in_bucket(),
+                c.nic.as_ref().unwrap().out_bucket().unwrap()
             ),
             (sa("10.1.0.2:8080"), in_bucket, out_bucket)
         );
@@ -1925,6 +2054,9 @@ mod tests {
             .unwrap()
             .nic
             .clone()
+            .unwrap()
+            .as_nat()
+            .cloned()
             .unwrap();
         let words_before = (
             nic.table_words(first.in_bucket),
@@ -2239,7 +2371,16 @@ mod tests {
         assert_eq!(d.stats().app_rewrites, 1);
         assert!(!d.binding(&id).unwrap().seq_adj().is_empty());
         assert_eq!(d.expectations().len(), 1);
-        let old = d.connections().get(&id).unwrap().nic.clone().unwrap();
+        let old = d
+            .connections()
+            .get(&id)
+            .unwrap()
+            .nic
+            .clone()
+            .unwrap()
+            .as_nat()
+            .cloned()
+            .unwrap();
         assert!(old.out_entry.seq.is_some() && old.in_entry.ack.is_some());
         nic.take_tx();
 
@@ -2263,7 +2404,7 @@ mod tests {
         assert!(d.expectations().is_empty(), "the old session's expectation");
         let c = d.connections().get(&id).unwrap();
         assert_eq!(c.isn, Some(7_000_000));
-        let n = c.nic.clone().unwrap();
+        let n = c.nic.clone().unwrap().as_nat().cloned().unwrap();
         assert_eq!((n.in_bucket, n.out_bucket), (old.in_bucket, old.out_bucket));
         for b in [n.in_bucket, n.out_bucket] {
             let e = Entry::from_words(&nic.table_words(b)).unwrap();
@@ -2619,6 +2760,9 @@ mod ipvs_tests {
             .unwrap()
             .nic
             .clone()
+            .unwrap()
+            .as_nat()
+            .cloned()
             .unwrap();
         (n.in_bucket, n.out_bucket)
     }
@@ -2813,25 +2957,205 @@ mod ipvs_tests {
         );
     }
 
-    #[test]
-    fn dr_and_tunnel_are_refused_and_counted() {
-        let svc = ServiceConfig::tcp(
+    /// The daemon of `setup` stops without a word; a new one opens the same NIC keeping its
+    /// table (and its flow hash key).
+    fn reopen(nic: &Arc<FakeNic>, d: Daemon<FakeNic>, cfg: DaemonConfig) -> Daemon<FakeNic> {
+        std::mem::forget(d); // no clean stop: nothing more is written
+        let driver = Driver::open_with(
+            nic.clone(),
+            crate::driver::DriverConfig {
+                clear_table: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        Daemon::new(driver, cfg).unwrap()
+    }
+
+    fn dr_service() -> ServiceConfig {
+        ServiceConfig::tcp(
             sa(VIP),
             Scheduler::Rr,
             vec![
                 real("10.1.0.2:80", 1, ForwardMethod::Route),
                 real("10.1.0.3:80", 1, ForwardMethod::Tunnel),
-                real("10.1.0.4:80", 1, ForwardMethod::Masq),
             ],
-        );
-        let (nic, mut d) = setup(config(svc));
-        for p in 1..=6 {
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn direct_routing_installs_one_forward_entry_and_tunnels_are_refused() {
+        let (nic, mut d) = setup(config(dr_service()));
+        d.handle_request(Request::SetTimeouts {
+            tcp: 30,
+            tcpfin: 0,
+            udp: 0,
+        });
+        for p in 1..=4 {
             syn(&mut d, &format!("10.0.0.2:{p}"));
         }
-        assert_eq!(d.stats().unsupported_method, 4);
+        // rr alternates: the DR server's two SYNs are installed, the tunnel's two refused
+        assert_eq!(d.stats().unsupported_method, 2);
         assert_eq!(d.connections().len(), 2);
-        assert_eq!(nic.take_tx().len(), 2, "only the NAT SYNs are re-injected");
-        assert_eq!(d.services().list()[0].reals[0].active_conns, 0);
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 2, "only the DR SYNs are re-injected");
+        let c = "10.0.0.2:1";
+        let sent = segment(c, VIP, flags(true, false, false, false));
+        assert_eq!((tx[0].port, tx[0].bypass, &tx[0].frame), (0, false, &sent));
+        let conn = d.connections().get(&id(c)).unwrap().clone();
+        assert_eq!(
+            (conn.real, conn.method, conn.state),
+            (
+                sa("10.1.0.2:80"),
+                ForwardMethod::Route,
+                TcpState::Established
+            )
+        );
+        let n = conn.nic.clone().unwrap();
+        assert_eq!(n.out_bucket(), None);
+        let key = vsnic_contract::FlowKey {
+            saddr: [10, 0, 0, 2],
+            daddr: [10, 0, 0, 100],
+            sport: 1,
+            dport: 80,
+            proto: 6,
+        };
+        let b =
+            vsnic_contract::hash::bucket_keyed(&key, d.connections().index_bits(), &nic.hash_key());
+        assert_eq!(n.in_bucket(), b);
+        // MACs only: to the real server's MAC (learned by ARP), from our port-1 MAC, out of
+        // port 1; the address and port fields only record the real server
+        assert_eq!(
+            vsnic_contract::Entry::from_words(&nic.table_words(b)).unwrap(),
+            vsnic_contract::Entry {
+                key,
+                valid: true,
+                action: vsnic_contract::Action::Forward,
+                egress_port: 1,
+                nat_addr: [10, 1, 0, 2],
+                nat_port: 80,
+                dmac: [2, 0, 0, 0, 1, 2],
+                smac: P1_MAC,
+                ..Default::default()
+            }
+        );
+        assert_eq!(nic.valid_buckets().len(), 2, "one entry per DR connection");
+        // the real server answers the client directly: nothing maps back to the connection
+        assert!(d
+            .connections()
+            .by_reply(Protocol::Tcp, conn.real, conn.id.client)
+            .is_none());
+        let svc = ServiceKey::tcp(sa(VIP));
+        assert_eq!(d.services().real(svc, conn.real).unwrap().active_conns, 2);
+        // listed with its method
+        let listed = d.connections().list(Instant::now());
+        assert_eq!(
+            (listed[0].method, listed[0].out_bucket),
+            (ForwardMethod::Route, None)
+        );
+        let text = crate::cli::format_connections(&listed);
+        assert!(
+            text.contains("TCP 00:30  ESTABLISHED 10.0.0.2:1         10.0.0.100:80      10.1.0.2:80        Route\n"),
+            "{text}"
+        );
+        // a retransmitted SYN is re-injected, nothing re-written
+        syn(&mut d, c);
+        assert_eq!(nic.take_tx().len(), 1);
+        assert_eq!(d.stats().syn_retransmits, 1);
+        // expiry clears the one entry
+        tokio::time::advance(Duration::from_secs(31)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().is_empty());
+        assert!(nic.valid_buckets().is_empty());
+        assert_eq!(d.stats().connections_expired, 2);
+        assert_eq!(d.services().real(svc, conn.real).unwrap().active_conns, 0);
+    }
+
+    #[test]
+    fn ftp_helper_does_not_bind_direct_routing() {
+        let mut svc = dr_service();
+        svc.vip = sa("10.0.0.100:21");
+        svc.reals = vec![real("10.1.0.2:21", 1, ForwardMethod::Route)];
+        let (nic, mut d) = setup(config(svc));
+        let c = sa("10.0.0.2:4000");
+        d.handle_exception(exc(
+            segment(
+                "10.0.0.2:4000",
+                "10.0.0.100:21",
+                flags(true, false, false, false),
+            ),
+            Reason::Syn,
+            0,
+        ));
+        let id = ConnKey {
+            proto: Protocol::Tcp,
+            client: c,
+            vip: sa("10.0.0.100:21"),
+        };
+        let n = d.connections().get(&id).unwrap().nic.clone().unwrap();
+        assert!(d.binding(&id).is_none());
+        assert_eq!(d.stats().app_bound, 0);
+        let e = vsnic_contract::Entry::from_words(&nic.table_words(n.in_bucket())).unwrap();
+        assert_eq!(
+            (e.action, e.app_bound),
+            (vsnic_contract::Action::Forward, false)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_daemon_rebuilds_direct_routing_connections() {
+        let cfg = config(dr_service());
+        let (nic, mut d) = setup(cfg.clone());
+        syn(&mut d, "10.0.0.2:1");
+        let before = d.connections().get(&id("10.0.0.2:1")).unwrap().clone();
+        // a forward entry of no configured service: nobody's, cleared
+        let stray = vsnic_contract::Entry {
+            key: vsnic_contract::FlowKey {
+                saddr: [10, 0, 0, 9],
+                daddr: [10, 0, 0, 100],
+                sport: 7,
+                dport: 8080,
+                proto: 6,
+            },
+            valid: true,
+            action: vsnic_contract::Action::Forward,
+            egress_port: 1,
+            nat_addr: [10, 1, 0, 2],
+            nat_port: 8080,
+            ..Default::default()
+        };
+        let stray_bucket = vsnic_contract::hash::bucket_keyed(
+            &stray.key,
+            d.connections().index_bits(),
+            &nic.hash_key(),
+        );
+        assert_ne!(stray_bucket, before.nic.as_ref().unwrap().in_bucket());
+        d.driver_mut().write_entry(stray_bucket, &stray).unwrap();
+        let mut d2 = reopen(&nic, d, cfg);
+        assert_eq!(
+            (d2.restored().connections, d2.restored().orphans_cleared),
+            (1, 1)
+        );
+        let c = d2.connections().get(&id("10.0.0.2:1")).unwrap().clone();
+        assert_eq!(
+            (c.real, c.method, &c.nic, c.state),
+            (
+                before.real,
+                ForwardMethod::Route,
+                &before.nic,
+                TcpState::Established
+            )
+        );
+        assert_eq!(d2.neighbour(*c.real.ip()), Some([2, 0, 0, 0, 1, 2]));
+        assert_eq!(
+            nic.valid_buckets(),
+            vec![c.nic.as_ref().unwrap().in_bucket()]
+        );
+        // the restored connection expires like any other, with its one entry
+        tokio::time::advance(Duration::from_secs(901)).await;
+        d2.tick(Instant::now());
+        assert!(d2.connections().is_empty());
+        assert!(nic.valid_buckets().is_empty());
     }
 
     #[test]
@@ -2953,23 +3277,293 @@ mod ipvs_tests {
         assert_eq!(d.stats().syn_rate_limited, 2);
     }
 
-    #[test]
-    fn udp_for_a_vip_is_counted() {
+    const UVIP: &str = "10.0.0.100:53";
+
+    fn udp_config() -> DaemonConfig {
         let mut cfg = config(two_reals(Scheduler::Rr));
         let mut u = two_reals(Scheduler::Rr);
         u.protocol = Protocol::Udp;
-        u.vip = sa("10.0.0.100:53");
+        u.vip = sa(UVIP);
+        cfg.services.push(u);
+        cfg
+    }
+
+    fn datagram(src: &str, dst: &str, src_mac: Mac, dst_mac: Mac) -> Vec<u8> {
+        let (s, d) = (sa(src), sa(dst));
+        let f = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4(s.ip().octets(), d.ip().octets(), 64)
+            .udp(s.port(), d.port());
+        let mut frame = Vec::new();
+        f.write(&mut frame, b"query").unwrap();
+        frame
+    }
+
+    fn from_client(d: &mut Daemon<FakeNic>, client: &str, dst: &str, reason: Reason) {
+        let f = datagram(client, dst, CLIENT_MAC, P0_MAC);
+        d.handle_exception(exc(f, reason, 0));
+    }
+
+    fn uid(client: &str) -> ConnKey {
+        ConnKey {
+            proto: Protocol::Udp,
+            client: sa(client),
+            vip: sa(UVIP),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn udp_flows_are_scheduled_installed_and_expire() {
+        let (nic, mut d) = setup(udp_config());
+        d.handle_request(Request::SetTimeouts {
+            tcp: 0,
+            tcpfin: 0,
+            udp: 10,
+        });
+        let (a, b) = ("10.0.0.2:5000", "10.0.0.3:5000");
+        // the first datagram of a flow reaches the host as a lookup miss
+        from_client(&mut d, a, UVIP, Reason::Miss);
+        let ca = d.connections().get(&uid(a)).unwrap().clone();
+        assert_eq!(ca.real, sa("10.1.0.2:80"));
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1);
+        assert_eq!(
+            (tx[0].port, tx[0].bypass, &tx[0].frame),
+            (0, false, &datagram(a, UVIP, CLIENT_MAC, P0_MAC)),
+            "re-injected with lookup for the NIC to rewrite"
+        );
+        // the NAT pair, proto 17
+        let pair = ca.nic.as_ref().unwrap().as_nat().unwrap().clone();
+        let words = |b: u32| vsnic_contract::Entry::from_words(&nic.table_words(b)).unwrap();
+        let (ein, eout) = (words(pair.in_bucket), words(pair.out_bucket));
+        assert_eq!((ein, eout), (pair.in_entry, pair.out_entry));
+        assert_eq!(
+            (
+                ein.key.proto,
+                ein.action,
+                ein.nat_addr,
+                ein.nat_port,
+                ein.egress_port
+            ),
+            (17, vsnic_contract::Action::Dnat, [10, 1, 0, 2], 80, 1)
+        );
+        assert_eq!((ein.key.dport, ein.dmac), (53, [2, 0, 0, 0, 1, 2]));
+        assert_eq!(
+            (
+                eout.key.proto,
+                eout.action,
+                eout.nat_addr,
+                eout.nat_port,
+                eout.egress_port
+            ),
+            (17, vsnic_contract::Action::Snat, [10, 0, 0, 100], 53, 0)
+        );
+        assert_eq!(eout.dmac, CLIENT_MAC);
+        // another client: the scheduler's next server
+        from_client(&mut d, b, UVIP, Reason::Miss);
+        assert_eq!(
+            d.connections().get(&uid(b)).unwrap().real,
+            sa("10.1.0.3:80")
+        );
+        assert_eq!(nic.take_tx().len(), 1);
+        assert_eq!(nic.valid_buckets().len(), 4);
+        // listed as UDP, counted inactive as IPVS does
+        let listed = d.connections().list(Instant::now());
+        assert!(listed
+            .iter()
+            .all(|c| c.proto == Protocol::Udp && c.state == "UDP" && c.expires_in == 10));
+        let usvc = ServiceKey {
+            proto: Protocol::Udp,
+            vip: sa(UVIP),
+        };
+        let r = d.services().real(usvc, ca.real).unwrap();
+        assert_eq!((r.active_conns, r.inactive_conns), (0, 1));
+        assert_eq!(d.stats().connections_created, 2);
+
+        // 5 s later a datagram of flow a misses (racing its install, say): entries written
+        // again, re-injected, the UDP timer re-armed; no new connection
+        tokio::time::advance(Duration::from_secs(5)).await;
+        from_client(&mut d, a, UVIP, Reason::Miss);
+        assert_eq!(d.stats().connections_created, 2);
+        assert_eq!(d.stats().entries_repaired, 1);
+        assert_eq!(nic.take_tx().len(), 1);
+        // the server's answer missing too goes back through the NIC on the server's port
+        let reply = datagram("10.1.0.2:80", a, [2, 0, 0, 0, 1, 2], P1_MAC);
+        d.handle_exception(exc(reply.clone(), Reason::Miss, 1));
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].port, tx[0].bypass), (1, 1, false));
+        assert_eq!(d.stats().segments_reinjected, 2);
+
+        // b expires at 10 s with its entries; a (re-armed at 5 s) at 15 s
+        tokio::time::advance(Duration::from_secs(6)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().get(&uid(b)).is_none());
+        assert!(d.connections().get(&uid(a)).is_some());
+        assert_eq!(nic.valid_buckets().len(), 2);
+        tokio::time::advance(Duration::from_secs(5)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().is_empty());
+        assert!(nic.valid_buckets().is_empty());
+        assert_eq!(d.stats().connections_expired, 2);
+        let r = d.services().real(usvc, ca.real).unwrap();
+        assert_eq!((r.active_conns, r.inactive_conns), (0, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn udp_flows_of_a_persistent_service_stick_to_their_server() {
+        let mut cfg = udp_config();
+        cfg.services[1].persistent = Some(60);
+        let (_nic, mut d) = setup(cfg);
+        for c in ["10.0.0.2:5000", "10.0.0.2:5001", "10.0.0.2:5002"] {
+            from_client(&mut d, c, UVIP, Reason::Miss);
+        }
+        let reals: Vec<SocketAddrV4> = ["10.0.0.2:5000", "10.0.0.2:5001", "10.0.0.2:5002"]
+            .iter()
+            .map(|c| d.connections().get(&uid(c)).unwrap().real)
+            .collect();
+        assert_eq!(reals, [reals[0]; 3], "rr alone would alternate");
+        assert_eq!(d.stats().templates_created, 1);
+        let listed = d.connections().list(Instant::now());
+        let t: Vec<_> = listed.iter().filter(|c| c.template).collect();
+        assert_eq!(
+            (t.len(), t[0].proto, t[0].state.as_str(), t[0].expires_in),
+            (1, Protocol::Udp, "UDP", 60)
+        );
+    }
+
+    #[test]
+    fn udp_to_a_direct_routing_server_gets_one_forward_entry() {
+        let mut cfg = config(two_reals(Scheduler::Rr));
+        let mut u = dr_service();
+        u.protocol = Protocol::Udp;
+        u.vip = sa(UVIP);
+        u.reals = vec![real("10.1.0.2:53", 1, ForwardMethod::Route)];
         cfg.services.push(u);
         let (nic, mut d) = setup(cfg);
-        let f = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, P0_MAC)
-            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
-            .udp(5000, 53);
-        let mut frame = Vec::new();
-        f.write(&mut frame, b"q").unwrap();
-        d.handle_exception(exc(frame, Reason::NonTcpUdp, 0));
-        assert_eq!(d.stats().udp_not_forwarded, 1);
+        from_client(&mut d, "10.0.0.2:5000", UVIP, Reason::Miss);
+        let c = d.connections().get(&uid("10.0.0.2:5000")).unwrap().clone();
+        assert_eq!(c.method, ForwardMethod::Route);
+        let n = c.nic.unwrap();
+        let e = vsnic_contract::Entry::from_words(&nic.table_words(n.in_bucket())).unwrap();
+        assert_eq!(
+            (e.key.proto, e.action, e.egress_port, e.dmac, e.smac),
+            (
+                17,
+                vsnic_contract::Action::Forward,
+                1,
+                [2, 0, 0, 0, 1, 2],
+                P1_MAC
+            )
+        );
+        assert_eq!(nic.valid_buckets(), vec![n.in_bucket()]);
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].port, tx[0].bypass), (1, 0, false));
+        let l = d.connections().list(Instant::now());
+        assert_eq!(
+            (l[0].state.as_str(), l[0].method),
+            ("UDP", ForwardMethod::Route)
+        );
+    }
+
+    #[test]
+    fn udp_the_nic_cannot_rewrite_or_with_no_service_is_dropped() {
+        let (nic, mut d) = setup(udp_config());
+        // a datagram the fast path did not classify (IP options, bad header checksum): the NIC
+        // would send it back unchanged
+        from_client(&mut d, "10.0.0.2:5000", UVIP, Reason::IpOptions);
+        // no UDP service on that port of the VIP
+        from_client(&mut d, "10.0.0.2:5000", "10.0.0.100:54", Reason::Miss);
+        // a UDP fragment for the VIP
+        let mut frag = datagram("10.0.0.2:5000", UVIP, CLIENT_MAC, P0_MAC);
+        frag[20] = 0x20; // more fragments
+        d.handle_exception(exc(frag, Reason::Fragment, 0));
+        assert_eq!(d.stats().udp_not_forwarded, 3);
+        // not for a VIP at all
+        from_client(&mut d, "10.0.0.2:5000", "10.0.0.7:53", Reason::Miss);
+        assert_eq!(d.stats().udp_not_forwarded, 3);
+        assert_eq!(d.stats().ignored, 1);
+        // nor a TCP service's port over UDP
+        from_client(&mut d, "10.0.0.2:5000", VIP, Reason::Miss);
+        assert_eq!(d.stats().udp_not_forwarded, 4);
+        assert!(d.connections().is_empty());
         assert!(nic.take_tx().is_empty());
-        assert_eq!(d.services().len(), 2);
+        assert!(nic.valid_buckets().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_udp_flows_take_admission_tokens_and_park_for_arp() {
+        let mut cfg = udp_config();
+        cfg.new_conn_rate = 100;
+        cfg.new_conn_burst = 3;
+        let (nic, mut d) = setup(cfg);
+        for p in 1..=10 {
+            from_client(&mut d, &format!("10.0.0.2:{p}"), UVIP, Reason::Miss);
+        }
+        assert_eq!(d.stats().syn_rate_limited, 7);
+        assert_eq!(d.connections().len(), 3);
+        assert_eq!(nic.take_tx().len(), 3);
+        // known flows need no token
+        from_client(&mut d, "10.0.0.2:1", UVIP, Reason::Miss);
+        assert_eq!(nic.take_tx().len(), 1);
+        assert_eq!(d.stats().syn_rate_limited, 7);
+
+        // a real server whose MAC is not known yet: the datagram waits (the newest per flow)
+        let mut cfg = udp_config();
+        cfg.services[1].reals = vec![real("10.1.0.9:53", 1, ForwardMethod::Masq)];
+        cfg.new_conn_rate = 0;
+        d.reload(cfg);
+        let c = "10.0.0.5:7";
+        from_client(&mut d, c, UVIP, Reason::Miss);
+        from_client(&mut d, c, UVIP, Reason::Miss);
+        assert_eq!((d.parked(), d.stats().udp_parked_replaced), (1, 1));
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].bypass), (1, true), "one ARP request");
+        let arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: P1_MAC,
+            sender_ip: "10.1.0.1".parse().unwrap(),
+            target_mac: [0; 6],
+            target_ip: "10.1.0.9".parse().unwrap(),
+        };
+        d.handle_exception(exc(
+            net::arp_reply(&arp, [2, 0, 0, 0, 1, 9]),
+            Reason::NonIpv4,
+            1,
+        ));
+        assert_eq!(d.parked(), 0);
+        assert_eq!(
+            d.connections().get(&uid(c)).unwrap().real,
+            sa("10.1.0.9:53")
+        );
+        let tx = nic.take_tx();
+        assert_eq!((tx.len(), tx[0].bypass), (1, false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restarted_daemon_rebuilds_udp_connections() {
+        let cfg = udp_config();
+        let (nic, mut d) = setup(cfg.clone());
+        from_client(&mut d, "10.0.0.2:5000", UVIP, Reason::Miss);
+        syn(&mut d, "10.0.0.2:6000");
+        let before = d.connections().get(&uid("10.0.0.2:5000")).unwrap().clone();
+        let mut d2 = reopen(&nic, d, cfg);
+        assert_eq!(d2.restored().connections, 2);
+        let c = d2.connections().get(&uid("10.0.0.2:5000")).unwrap().clone();
+        assert_eq!(
+            (c.real, &c.nic, c.active),
+            (before.real, &before.nic, false)
+        );
+        assert_eq!(
+            d2.connections().get(&id("10.0.0.2:6000")).unwrap().state,
+            TcpState::Established
+        );
+        let listed = d2.connections().list(Instant::now());
+        let u = listed.iter().find(|l| l.proto == Protocol::Udp).unwrap();
+        assert_eq!((u.state.as_str(), u.expires_in), ("UDP", 300));
+        // the UDP connection goes at the UDP timeout, the TCP one stays
+        tokio::time::advance(Duration::from_secs(301)).await;
+        d2.tick(Instant::now());
+        assert_eq!(d2.connections().len(), 1);
+        assert_eq!(nic.valid_buckets().len(), 2);
     }
 
     #[test]

@@ -165,13 +165,18 @@ pub fn render(
         ),
         (
             "daemon_unsupported_method_total",
-            "New connections refused: DR/tunnel not supported by the NIC yet.",
+            "New connections refused: tunnelling not supported by the NIC.",
             d.unsupported_method,
         ),
         (
             "daemon_udp_not_forwarded_total",
-            "UDP frames for a VIP dropped.",
+            "UDP frames for a VIP dropped (no UDP service, or not rewritable by the NIC).",
             d.udp_not_forwarded,
+        ),
+        (
+            "daemon_udp_parked_replaced_total",
+            "UDP datagrams waiting for ARP replaced by a newer one of the same flow.",
+            d.udp_parked_replaced,
         ),
         (
             "daemon_syn_retransmits_total",

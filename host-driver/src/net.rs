@@ -1,11 +1,11 @@
 //! Packet helpers for the daemon: parse an exception frame into what the control plane needs and
-//! build the frames it sends (ARP). Ethernet, IPv4 and TCP are parsed with `etherparse`; ARP
+//! build the frames it sends (ARP). Ethernet, IPv4, TCP and UDP are parsed with `etherparse`; ARP
 //! (which etherparse 0.16 does not parse) by hand. Nothing here panics on any input.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use etherparse::{EtherType, Ethernet2Slice, IpNumber, Ipv4Slice, TcpSlice};
+use etherparse::{EtherType, Ethernet2Slice, IpNumber, Ipv4Slice, TcpSlice, UdpSlice};
 
 pub type Mac = [u8; 6];
 
@@ -26,6 +26,8 @@ pub enum NetError {
     Ipv4(String),
     #[error("tcp: {0}")]
     Tcp(String),
+    #[error("udp: {0}")]
+    Udp(String),
 }
 
 /// Formats a MAC as `aa:bb:cc:dd:ee:ff`.
@@ -76,12 +78,22 @@ pub struct Tcp {
     pub flags: TcpFlags,
 }
 
+/// The IPv4 addresses and ports of an unfragmented UDP datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Udp {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+}
+
 /// What is above Ethernet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L3 {
     Arp(Arp),
     Tcp(Tcp),
-    /// IPv4, another protocol.
+    Udp(Udp),
+    /// IPv4, another protocol (or a UDP fragment).
     Ipv4 {
         src: Ipv4Addr,
         dst: Ipv4Addr,
@@ -148,6 +160,16 @@ fn parse_ipv4(p: &[u8]) -> Result<L3, NetError> {
     let h = ip.header();
     let (src, dst) = (h.source_addr(), h.destination_addr());
     let proto = ip.payload_ip_number();
+    if proto == IpNumber::UDP && !ip.is_payload_fragmented() {
+        let u =
+            UdpSlice::from_slice(ip.payload().payload).map_err(|e| NetError::Udp(e.to_string()))?;
+        return Ok(L3::Udp(Udp {
+            src,
+            dst,
+            sport: u.source_port(),
+            dport: u.destination_port(),
+        }));
+    }
     if proto != IpNumber::TCP {
         return Ok(L3::Ipv4 {
             src,
@@ -342,6 +364,38 @@ mod tests {
             )
         );
         assert_eq!(t.flags, SYN);
+    }
+
+    #[test]
+    fn udp_is_parsed_unless_fragmented_or_truncated() {
+        let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, OUR_MAC)
+            .ipv4([10, 0, 0, 2], [10, 0, 0, 100], 64)
+            .udp(5000, 53);
+        let mut f = Vec::new();
+        b.write(&mut f, b"query").unwrap();
+        assert_eq!(
+            parse(&f).unwrap().l3,
+            L3::Udp(Udp {
+                src: Ipv4Addr::new(10, 0, 0, 2),
+                dst: Ipv4Addr::new(10, 0, 0, 100),
+                sport: 5000,
+                dport: 53,
+            })
+        );
+        let mut frag = f.clone();
+        frag[20] = 0x20; // more fragments
+        assert_eq!(
+            parse(&frag).unwrap().l3,
+            L3::Ipv4 {
+                src: Ipv4Addr::new(10, 0, 0, 2),
+                dst: Ipv4Addr::new(10, 0, 0, 100),
+                proto: 17
+            }
+        );
+        // an IPv4 packet whose payload is only half a UDP header
+        let mut short = f[..14 + 24].to_vec();
+        short[16..18].copy_from_slice(&24u16.to_be_bytes());
+        assert!(matches!(parse(&short), Err(NetError::Udp(_))));
     }
 
     #[test]

@@ -105,9 +105,11 @@ pub enum ForwardMethod {
     /// NAT (`-m`): the NIC rewrites destination and source.
     #[default]
     Masq,
-    /// Direct routing (`-g`, ipvsadm's default). Stored; the NIC cannot forward it yet.
+    /// Direct routing (`-g`, ipvsadm's default): the NIC rewrites the MACs only; the real
+    /// server answers the client directly.
     Route,
-    /// IP-in-IP tunnelling (`-i`). Stored; the NIC cannot forward it yet.
+    /// IP-in-IP tunnelling (`-i`). Stored; the NIC cannot forward it (it has no IPIP
+    /// encapsulation).
     Tunnel,
 }
 
@@ -128,9 +130,10 @@ impl ForwardMethod {
             ForwardMethod::Tunnel => "-i",
         }
     }
-    /// Whether the NIC can carry connections of this method today.
+    /// Whether the NIC can carry connections of this method today (see
+    /// [`crate::conn::NicEntries::for_method`]).
     pub fn nic_supported(self) -> bool {
-        self == ForwardMethod::Masq
+        matches!(self, ForwardMethod::Masq | ForwardMethod::Route)
     }
 }
 

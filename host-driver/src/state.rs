@@ -194,6 +194,15 @@ impl Timeouts {
         Duration::from_secs(self.udp as u64)
     }
 
+    /// The timeout of a connection of `proto` in `s`: its TCP state's, or UDP's (a UDP
+    /// connection has no state).
+    pub fn conn(&self, proto: crate::service::Protocol, s: TcpState) -> Duration {
+        match proto {
+            crate::service::Protocol::Tcp => self.tcp_state(s),
+            crate::service::Protocol::Udp => self.udp(),
+        }
+    }
+
     /// `--set tcp tcpfin udp`: ESTABLISHED, FIN_WAIT and UDP; 0 keeps the current value.
     pub fn set(&mut self, tcp: u32, tcpfin: u32, udp: u32) {
         if tcp != 0 {

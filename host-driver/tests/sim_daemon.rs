@@ -10,6 +10,11 @@
 //! are refused and counted (`table_full`), and the installed connections' traffic, replayed in
 //! both directions afterwards, still goes through the NIC's fast path, rewritten, while the
 //! refused clients' traffic is not forwarded.
+//!
+//! A third test runs a direct-routing TCP service and a UDP (NAT) service: the clients' SYNs
+//! leave on the real server's port with only the MACs changed; each UDP flow's first datagram
+//! is installed by the host and re-injected, its second datagram and the server's answer take
+//! the NIC's fast path, rewritten with valid checksums.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -535,4 +540,189 @@ method = "masq"
         SEGMENTS as usize * MAX_CONNS as usize,
         stat(&st, "miss")
     );
+}
+
+/// Clients per kind in the DR + UDP test.
+const FLOWS: u16 = 5;
+
+/// A UDP datagram carrying `payload`.
+fn datagram(
+    macs: ([u8; 6], [u8; 6]),
+    src: (Ipv4Addr, u16),
+    dst: (Ipv4Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(macs.0, macs.1)
+        .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1);
+    let mut f = Vec::new();
+    b.write(&mut f, payload).unwrap();
+    f
+}
+
+/// A datagram seen on the wire: source, destination, payload.
+type Datagram = ((Ipv4Addr, u16), (Ipv4Addr, u16), Vec<u8>);
+
+/// The [`Datagram`] of an IPv4/UDP frame, its checksums checked.
+fn udp_flow(f: &[u8]) -> Option<Datagram> {
+    let p = etherparse::SlicedPacket::from_ethernet(f).ok()?;
+    let (Some(etherparse::NetSlice::Ipv4(ip)), Some(etherparse::TransportSlice::Udp(u))) =
+        (&p.net, &p.transport)
+    else {
+        return None;
+    };
+    let h = ip.header().to_header();
+    assert_eq!(h.calc_header_checksum(), h.header_checksum, "IPv4 checksum");
+    let csum = u.to_header().calc_checksum_ipv4(&h, u.payload()).unwrap();
+    assert_eq!(csum, u.checksum(), "UDP checksum of a rewritten datagram");
+    Some((
+        (ip.header().source_addr(), u.source_port()),
+        (ip.header().destination_addr(), u.destination_port()),
+        u.payload().to_vec(),
+    ))
+}
+
+/// Direct routing and UDP through the simulated NIC. A DR service on VIP:80: each client's
+/// SYN must leave on the real server's port with only the MACs changed (destination = the
+/// real server's MAC learned by ARP, source = our port's MAC), every other byte as the client
+/// sent it. A UDP service on VIP:53 (NAT): each flow's first datagram reaches the host, which
+/// installs the pair and re-injects it; the flow's second datagram and the server's answer
+/// take the NIC's fast path, rewritten with valid checksums.
+#[test]
+fn direct_routing_and_udp_through_the_simulated_nic() {
+    let t0 = Instant::now();
+    let second = FIRST_SYN + Duration::from_secs(1);
+    let udp_client = |k: u16| {
+        let ((a, p), mac) = client(k);
+        ((a, p + 1000), mac)
+    };
+    let d = start_with(
+        "dr-udp",
+        r#"
+[[services]]
+vip = "10.0.0.100:80"
+scheduler = "rr"
+
+[[services.reals]]
+addr = "10.1.0.2:80"
+weight = 1
+method = "route"
+
+[[services]]
+vip = "10.0.0.100:53"
+protocol = "udp"
+scheduler = "rr"
+
+[[services.reals]]
+addr = "10.1.0.2:53"
+weight = 1
+method = "masq"
+"#,
+        |dir| {
+            let mut p0 = vec![origin_frame()];
+            let ask = net::arp_request(REAL_MAC, REAL, Ipv4Addr::new(10, 1, 0, 1));
+            let mut p1 = vec![
+                (Duration::ZERO, ask.clone()),
+                (FIRST_SYN - Duration::from_millis(250), ask),
+            ];
+            for k in 0..FLOWS {
+                let at = FIRST_SYN + Duration::from_millis(4 * k as u64);
+                p0.push((at, syn(k)));
+                let (addr, mac) = udp_client(k);
+                let ms = Duration::from_millis(4 * k as u64 + 2);
+                let q = |n: u8| datagram((mac, P0_MAC), addr, (VIP, 53), &[b'q', n, k as u8]);
+                p0.push((FIRST_SYN + ms, q(1)));
+                p0.push((second + ms, q(2)));
+                let answer = datagram((REAL_MAC, P1_MAC), (REAL, 53), addr, &[b'a', k as u8]);
+                p1.push((second + ms, answer));
+            }
+            p0.sort_by_key(|f| f.0);
+            write_pcap(&dir.join("p0.pcap"), &p0);
+            write_pcap(&dir.join("p1.pcap"), &p1);
+            format!(
+                r#"attach = [
+  "0=pcap:{d}/p0.pcap,{d}/out0.pcap",
+  "1=pcap:{d}/p1.pcap,{d}/out1.pcap",
+]"#,
+                d = dir.display()
+            )
+        },
+    );
+    let s = &d.socket;
+    assert!(
+        t0.elapsed() < FIRST_SYN - Duration::from_millis(500),
+        "starting took {:?}: the capture would arrive before the daemon",
+        t0.elapsed()
+    );
+    let syns: Vec<Vec<u8>> = (0..FLOWS).map(syn).collect();
+    let is_syn_out = |f: &Vec<u8>| syns.iter().any(|s| s[12..] == f[12..]);
+    let deadline = Instant::now() + FIRST_SYN + Duration::from_secs(30);
+    let (mut out0, mut out1, mut st) = (Vec::new(), Vec::new(), String::new());
+    while Instant::now() < deadline {
+        st = ok(s, &["--nic-stats"]);
+        out0 = captured(&d.dir.join("out0.pcap"));
+        out1 = captured(&d.dir.join("out1.pcap"));
+        let syns_out = out1.iter().filter(|f| is_syn_out(f)).count();
+        let udp_out = out1.iter().filter(|f| udp_flow(f).is_some()).count();
+        let udp_back = out0.iter().filter(|f| udp_flow(f).is_some()).count();
+        if syns_out >= FLOWS as usize && udp_out >= 2 * FLOWS as usize && udp_back >= FLOWS as usize
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(stat(&st, "table_collisions"), 0, "{st}");
+    assert_eq!(stat(&st, "connections_created"), 2 * FLOWS as u64, "{st}");
+
+    // DR: the SYN as the client sent it, only the MACs changed, out of port 1
+    for (k, want) in syns.iter().enumerate() {
+        let got: Vec<&Vec<u8>> = out1.iter().filter(|f| f[12..] == want[12..]).collect();
+        assert_eq!(got.len(), 1, "client {k}'s SYN on the server port");
+        assert_eq!(&got[0][..6], &REAL_MAC, "to the real server's MAC");
+        assert_eq!(&got[0][6..12], &P1_MAC, "from our port-1 MAC");
+    }
+    assert!(
+        !out0.iter().any(|f| syns.iter().any(|s| s[12..] == f[12..])),
+        "no SYN went back to the clients' side"
+    );
+
+    // UDP: both datagrams of each flow DNATed to the real server, its answer SNATed to the VIP
+    let to_real: Vec<_> = out1.iter().filter_map(|f| udp_flow(f)).collect();
+    let to_client: Vec<_> = out0.iter().filter_map(|f| udp_flow(f)).collect();
+    for k in 0..FLOWS {
+        let (addr, _) = udp_client(k);
+        for n in [1u8, 2] {
+            let q = vec![b'q', n, k as u8];
+            assert!(
+                to_real.contains(&(addr, (REAL, 53), q)),
+                "flow {k}'s datagram {n} to the real server: {to_real:?}"
+            );
+        }
+        assert!(
+            to_client.contains(&((VIP, 53), addr, vec![b'a', k as u8])),
+            "the answer to flow {k} from the VIP: {to_client:?}"
+        );
+    }
+    // only the first datagram of each flow reached the host; the rest took the fast path
+    assert_eq!(stat(&st, "miss"), FLOWS as u64, "{st}");
+    assert_eq!(stat(&st, "segments_reinjected"), 0, "{st}");
+    assert_eq!(stat(&st, "udp_not_forwarded"), 0, "{st}");
+    assert_eq!(stat(&st, "unsupported_method"), 0, "{st}");
+
+    // listed: DR connections with their method, UDP ones in state UDP
+    let listing = ok(s, &["-L", "-n", "-c"]);
+    let rows: Vec<Vec<&str>> = listing
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let dr = rows
+        .iter()
+        .filter(|r| r[0] == "TCP" && r[5] == "10.1.0.2:80" && r.get(6) == Some(&"Route"))
+        .count();
+    let udp = rows
+        .iter()
+        .filter(|r| r[0] == "UDP" && r[2] == "UDP" && r[5] == "10.1.0.2:53" && r.len() == 6)
+        .count();
+    assert_eq!((dr, udp), (FLOWS as usize, FLOWS as usize), "{listing}");
 }

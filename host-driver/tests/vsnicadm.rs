@@ -285,7 +285,10 @@ fn many_connections_distribution_listing_and_expiry() {
     // ESTABLISHED lasts 2 s (today's NIC reports no entry state, so installed = established)
     stdout(&vsnicadm(s, &["--set", "2", "0", "0"]));
     // the real servers answer ARP up front
-    for (i, rs) in [[10, 1, 0, 2], [10, 1, 0, 3]].iter().enumerate() {
+    for (i, rs) in [[10, 1, 0, 2], [10, 1, 0, 3], [10, 1, 0, 4]]
+        .iter()
+        .enumerate()
+    {
         let reply = net::arp_reply(
             &Arp {
                 op: ArpOp::Request,
@@ -315,13 +318,15 @@ fn many_connections_distribution_listing_and_expiry() {
         );
         inject(&d, &f, Reason::Syn, 0);
     }
-    // every SYN re-injected, except the ones refused (DR, or a direct-mapped bucket collision)
+    // every SYN re-injected, except the ones refused (a direct-mapped bucket collision)
     std::thread::sleep(Duration::from_millis(200));
     let listing = stdout(&vsnicadm(s, &["-L", "-n", "-c"]));
     let lines: Vec<&str> = listing.lines().skip(2).collect();
     let to = |rs: &str| lines.iter().filter(|l| l.ends_with(rs)).count();
-    let (a, b, dr) = (to("10.1.0.2:80"), to("10.1.0.3:80"), to("10.1.0.4:80"));
-    assert_eq!(dr, 0, "DR connections are refused");
+    let (a, b) = (to("10.1.0.2:80"), to("10.1.0.3:80"));
+    // direct routing: listed with its method after the destination
+    let dr = to("10.1.0.4:80        Route");
+    assert_eq!(a + b + dr, lines.len(), "{listing}");
     assert!(
         lines
             .iter()
@@ -330,11 +335,14 @@ fn many_connections_distribution_listing_and_expiry() {
     );
     let counters = String::from_utf8(vsnicadm(s, &["-L", "-n", "--stats"]).stdout).unwrap();
     assert!(counters.contains("TCP  10.0.0.100:80"));
-    // wrr 3:1:1 where the DR server's share is refused: 120/40/40 scheduled; a few of the NAT
-    // ones are refused too when their entries collide in the direct-mapped table (counted)
-    assert!(a + b >= 130, "{a} {b}: {listing}");
-    assert!((95..=120).contains(&a) && (30..=40).contains(&b), "{a} {b}");
-    let tx = wait_tx(&d, a + b);
+    // wrr 3:1:1: 120/40/40 scheduled; a few are refused when their entries collide in the
+    // direct-mapped table (counted; a DR connection has one entry, so it collides less)
+    assert!(a + b + dr >= 170, "{a} {b} {dr}: {listing}");
+    assert!(
+        (95..=120).contains(&a) && (30..=40).contains(&b) && (30..=40).contains(&dr),
+        "{a} {b} {dr}"
+    );
+    let tx = wait_tx(&d, a + b + dr);
     assert!(tx.iter().all(|t| !t.bypass), "only re-injected SYNs");
     // the daemon's and the NIC's counters, as `--nic-stats` prints them
     let stats = stdout(&vsnicadm(s, &["--nic-stats"]));
@@ -344,18 +352,24 @@ fn many_connections_distribution_listing_and_expiry() {
             .find(|l| l.split_whitespace().next() == Some(name))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
     };
-    assert_eq!(value("connections_created"), Some(a + b), "{stats}");
+    assert_eq!(value("connections_created"), Some(a + b + dr), "{stats}");
     assert_eq!(
         value(&format!("exceptions{{{}}}", Reason::Syn.name())),
         Some(n as usize),
         "{stats}"
     );
     assert!(value("rx_frames").is_some(), "{stats}");
-    assert_eq!(d.nic.valid_buckets().len(), 2 * (a + b));
+    assert_eq!(d.nic.valid_buckets().len(), 2 * (a + b) + dr);
     let plain = stdout(&vsnicadm(s, &["-L", "-n"]));
     assert!(
         plain.contains(&format!(
             "  -> 10.1.0.2:80                  Masq    3      {a:<10} 0\n"
+        )),
+        "{plain}"
+    );
+    assert!(
+        plain.contains(&format!(
+            "  -> 10.1.0.4:80                  Route   1      {dr:<10} 0\n"
         )),
         "{plain}"
     );

@@ -6,15 +6,19 @@
 //! established connections with a fresh timeout.
 //!
 //! What is rebuilt, per pair of entries (the DNAT entry client → VIP and its SNAT partner real
-//! server → client, each in the bucket its key hashes to):
-//! * the connection (addresses, real server, both entries, next hops) and the real server's
+//! server → client, each in the bucket its key hashes to; TCP or UDP by the key's protocol),
+//! and per forward entry whose key's destination is a configured service's VIP:port (a
+//! direct-routing connection: one entry, the real server recorded in its NAT fields):
+//! * the connection (addresses, real server, its entries, next hops) and the real server's
 //!   neighbour entry — from the NIC;
 //! * TCP state, expiry, isn, persistence template, FTP control link — from the snapshot;
 //! * an FTP control connection's helper binding, with its sequence-delta history: the
 //!   snapshot's levels reconciled with the NIC's newest level ([`appnat::restore_seq`]).
 //!
-//! Entries that pair with nothing (a crash between the two writes of an install) or sit in a
-//! bucket their key does not hash to are cleared: the NIC could only forward one direction.
+//! Entries that pair with nothing (a crash between the two writes of an install), forward
+//! entries of no configured service, and entries in a bucket their key does not hash to are
+//! cleared: the NIC could only forward one direction of a NAT connection, and nobody would
+//! expire the rest.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -28,7 +32,7 @@ use crate::app::seq::ConnSeqAdj;
 use crate::app::ConnCtx;
 use crate::appnat::{self, Expectation};
 use crate::backend::NicBackend;
-use crate::conn::{self, ConnKey, Connection, NicPair};
+use crate::conn::{self, ConnKey, Connection, NicEntries, NicPair, NicRoute};
 use crate::persist::{self, AppRecord, ConnRecord, ExpectRecord, Snapshot, TemplateRecord, FORMAT};
 use crate::service::{ForwardMethod, Protocol};
 use crate::state::TcpState;
@@ -79,11 +83,14 @@ impl<B: NicBackend> Daemon<B> {
         let mut used: HashSet<u32> = HashSet::new();
         let mut restored: Vec<ConnKey> = Vec::new();
 
-        for (b, e) in entries.iter().filter(|(_, e)| e.action == Action::Dnat) {
-            let proto = match e.key.proto {
-                conn::PROTO_TCP => Protocol::Tcp,
-                17 => Protocol::Udp,
-                _ => continue,
+        let proto_of = |n: u8| match n {
+            conn::PROTO_TCP => Some(Protocol::Tcp),
+            conn::PROTO_UDP => Some(Protocol::Udp),
+            _ => None,
+        };
+        for (b, e) in entries.iter() {
+            let Some(proto) = proto_of(e.key.proto) else {
+                continue;
             };
             let id = ConnKey {
                 proto,
@@ -91,36 +98,63 @@ impl<B: NicBackend> Daemon<B> {
                 vip: sock(e.key.daddr, e.key.dport),
             };
             let real = sock(e.nat_addr, e.nat_port);
-            let out_key = FlowKey {
-                saddr: e.nat_addr,
-                daddr: e.key.saddr,
-                sport: e.nat_port,
-                dport: e.key.sport,
-                proto: e.key.proto,
+            let (method, nic) = match e.action {
+                Action::Snat => continue, // taken with its DNAT partner
+                Action::Forward => {
+                    if !self.services.contains(id.service()) || !placed(&e.key, *b) {
+                        continue;
+                    }
+                    let route = NicRoute {
+                        entry: *e,
+                        bucket: *b,
+                    };
+                    (ForwardMethod::Route, NicEntries::Route(route))
+                }
+                Action::Dnat => {
+                    let out_key = FlowKey {
+                        saddr: e.nat_addr,
+                        daddr: e.key.saddr,
+                        sport: e.nat_port,
+                        dport: e.key.sport,
+                        proto: e.key.proto,
+                    };
+                    let Some(&(ob, oe)) = snat.get(&out_key) else {
+                        continue;
+                    };
+                    if sock(oe.nat_addr, oe.nat_port) != id.vip
+                        || !placed(&e.key, *b)
+                        || !placed(&oe.key, ob)
+                    {
+                        continue;
+                    }
+                    let pair = NicPair {
+                        in_entry: *e,
+                        in_bucket: *b,
+                        out_entry: oe,
+                        out_bucket: ob,
+                    };
+                    (ForwardMethod::Masq, NicEntries::Nat(pair))
+                }
             };
-            let Some(&(ob, oe)) = snat.get(&out_key) else {
-                continue;
+            let direct = method == ForwardMethod::Route;
+            let rec = records
+                .get(&id)
+                .filter(|rec| rec.real == real && (rec.method == ForwardMethod::Route) == direct)
+                .copied();
+            let state = match (rec, proto) {
+                (Some(x), _) => x.state,
+                (None, Protocol::Tcp) => TcpState::Established,
+                (None, Protocol::Udp) => TcpState::None, // UDP has no state
             };
-            if sock(oe.nat_addr, oe.nat_port) != id.vip
-                || !placed(&e.key, *b)
-                || !placed(&oe.key, ob)
-            {
-                continue;
-            }
-            let nic = NicPair {
-                in_entry: *e,
-                in_bucket: *b,
-                out_entry: oe,
-                out_bucket: ob,
-            };
-            let rec = records.get(&id).filter(|rec| rec.real == real).copied();
-            let state = rec.map_or(TcpState::Established, |x| x.state);
-            let expires =
-                now + rec.map_or_else(|| self.timeouts.tcp_state(state), |x| left(x.expires_in_ms));
+            let expires = now
+                + rec.map_or_else(
+                    || self.timeouts.conn(proto, state),
+                    |x| left(x.expires_in_ms),
+                );
             let c = Connection {
                 id,
                 real,
-                method: rec.map_or(ForwardMethod::Masq, |x| x.method),
+                method,
                 nic: Some(nic.clone()),
                 state,
                 active: state.is_active(),
@@ -134,8 +168,7 @@ impl<B: NicBackend> Daemon<B> {
                 warn!(%err, client = %id.client, vip = %id.vip, "restore: connection not taken");
                 continue;
             }
-            used.insert(*b);
-            used.insert(ob);
+            used.extend(nic.entries().map(|(b, _)| b));
             restored.push(id);
             r.connections += 1;
             if rec.is_some() {
@@ -149,8 +182,13 @@ impl<B: NicBackend> Daemon<B> {
                     mac: e.dmac,
                     port: e.egress_port,
                 });
-            if e.app_bound && self.rebind(id, real, nic, rec.and_then(|x| x.app.as_ref())) {
-                r.bindings += 1;
+            if let NicEntries::Nat(pair) = nic {
+                if e.app_bound
+                    && proto == Protocol::Tcp
+                    && self.rebind(id, real, pair, rec.and_then(|x| x.app.as_ref()))
+                {
+                    r.bindings += 1;
+                }
             }
         }
 
@@ -246,7 +284,7 @@ impl<B: NicBackend> Daemon<B> {
                 self.stats.table_write_errors += 1;
             }
             if let Some(c) = self.conns.get_mut(&id) {
-                c.nic = Some(nic);
+                c.nic = Some(NicEntries::Nat(nic));
             }
         }
         b.restore_seq(adj);
