@@ -111,12 +111,12 @@ pub const LAYOUT: Layout = Layout {
         NamedField {
             name: "nat_addr",
             bits: NAT_ADDR,
-            doc: "new dst (DNAT) or src (SNAT) address",
+            doc: "new dst (DNAT) or src (SNAT) address; not applied by Forward (a DR entry records its real server here for the host)",
         },
         NamedField {
             name: "nat_port",
             bits: NAT_PORT,
-            doc: "new dst (DNAT) or src (SNAT) port",
+            doc: "new dst (DNAT) or src (SNAT) port; not applied by Forward (as nat_addr)",
         },
         NamedField {
             name: "dmac",
