@@ -1,11 +1,22 @@
 //! Stage 2: classify, hash, look up, decide, rewrite.
 //!
-//! Three register stages behind the parser:
-//! * **L0** (combinational on the parser's window): header fields, the exception reason by the
-//!   contract's classification order, the flow hash; the table RAM is addressed with the bucket.
-//! * **L1**: the bucket's entry arrives; key compare, decision (forward / exception).
-//! * **L2**: RFC 1624 incremental updates of the IPv4 and TCP checksums for the action's address
-//!   and port change; the rewritten header window and the decision word are pushed to `emit`.
+//! Nine register stages behind the parser, each with at most about two adders' or five LUTs'
+//! worth of logic so the core closes timing at 156.25 MHz on an ECP5 (one frame may enter every
+//! cycle; nothing stalls). Cycle `k` works on the registers `s<k>_*` (cycle 0 on the parser's
+//! window) and loads `s<k+1>_*`:
+//! * **0**: header fields, the classification conditions (one flag each), the flow hash of the
+//!   5-tuple into a register, the IPv4 header words in four partial sums.
+//! * **1**: the table RAM is addressed from that register; the reason by the contract's
+//!   classification order except the checksum; the partial sums added.
+//! * **2**: the bucket's entry arrives and is registered as it is (nothing follows the block
+//!   RAM's slow output); the header checksum check completes the reason.
+//! * **3**: key compare; the sequence deltas and both candidates of each fixed number; the
+//!   rewrite's address and port and their RFC 1624 terms.
+//! * **4**: the ack deltas and the history check; checksum partial sums.
+//! * **5**: the decision (forward / exception, the reasons a hit still goes to the host) and the
+//!   fixed sequence and ack numbers with their checksum terms.
+//! * **6–8**: the TCP/UDP checksum sum, the folds, the rewritten header window; the window and
+//!   the decision word leave for `emit` from registers.
 //!
 //! All header arithmetic is done on lane-order (byte-swapped) 16-bit words: the ones'-complement
 //! sum is byte-order independent (RFC 1071 §2(B)), so no byte swapping is needed.
@@ -18,6 +29,10 @@ use super::table::TableRam;
 use super::HDR_BITS;
 use rust_hdl::prelude::*;
 use vsnic_contract::{entry, stream, Reason};
+
+/// Cycles from a header window at the input (`hdr_valid`) to its decision at the output
+/// (`m_valid`).
+pub const LATENCY: usize = 9;
 
 /// Bit positions in the decision word passed to `emit` (internal to the core).
 pub mod dec {
@@ -51,7 +66,131 @@ pub struct Decide<const T: usize> {
     pub tr_entry: Signal<Out, Bits<{ entry::BITS }>>,
     conns: TableRam<T>,
     fh: FlowHash,
-    // L0 fields (lane order)
+    // cycle 1 registers
+    s1_valid: DFF<Bit>,
+    s1_hdr: DFF<Bits<HDR_BITS>>,
+    s1_user: DFF<Bits<8>>,
+    s1_index: DFF<Bits<16>>,
+    s1_hflags: DFF<Bits<8>>,
+    s1_f_t14: DFF<Bit>,
+    s1_f_eth: DFF<Bit>,
+    s1_f_t34: DFF<Bit>,
+    s1_f_ver: DFF<Bit>,
+    s1_f_ihl: DFF<Bit>,
+    s1_f_frag: DFF<Bit>,
+    s1_f_l4p: DFF<Bit>,
+    s1_f_t4: DFF<Bit>,
+    s1_f_syn: DFF<Bit>,
+    s1_pa: DFF<Bits<20>>,
+    s1_pb: DFF<Bits<20>>,
+    s1_pc: DFF<Bits<20>>,
+    s1_pd: DFF<Bits<20>>,
+    // cycle 2 registers
+    s2_valid: DFF<Bit>,
+    s2_hdr: DFF<Bits<HDR_BITS>>,
+    s2_user: DFF<Bits<8>>,
+    s2_index: DFF<Bits<16>>,
+    s2_hflags: DFF<Bits<8>>,
+    s2_rpre: DFF<Bits<8>>,
+    s2_cchk: DFF<Bit>,
+    s2_a: DFF<Bits<20>>,
+    s2_b: DFF<Bits<20>>,
+    // cycle 3 registers
+    s3_valid: DFF<Bit>,
+    s3_hdr: DFF<Bits<HDR_BITS>>,
+    s3_user: DFF<Bits<8>>,
+    s3_index: DFF<Bits<16>>,
+    s3_hflags: DFF<Bits<8>>,
+    s3_reason: DFF<Bits<8>>,
+    s3_entry: DFF<Bits<{ entry::BITS }>>,
+    // cycle 4 registers
+    s4_valid: DFF<Bit>,
+    s4_hdr: DFF<Bits<HDR_BITS>>,
+    s4_user: DFF<Bits<8>>,
+    s4_index: DFF<Bits<16>>,
+    s4_hflags: DFF<Bits<8>>,
+    s4_reason: DFF<Bits<8>>,
+    s4_entry: DFF<Bits<{ entry::BITS }>>,
+    s4_hit: DFF<Bit>,
+    s4_seq_after: DFF<Bit>,
+    s4_seq_hist: DFF<Bit>,
+    s4_app: DFF<Bit>,
+    s4_a_orig: DFF<Bits<32>>,
+    s4_seq_pa: DFF<Bits<32>>,
+    s4_seq_pb: DFF<Bits<32>>,
+    s4_ack_ma: DFF<Bits<32>>,
+    s4_x: DFF<Bits<20>>,
+    s4_pc: DFF<Bits<20>>,
+    s4_ipc: DFF<Bits<20>>,
+    s4_sa12: DFF<Bits<20>>,
+    s4_new_addr: DFF<Bits<32>>,
+    s4_new_port: DFF<Bits<16>>,
+    // cycle 5 registers
+    s5_valid: DFF<Bit>,
+    s5_hdr: DFF<Bits<HDR_BITS>>,
+    s5_user: DFF<Bits<8>>,
+    s5_index: DFF<Bits<16>>,
+    s5_hflags: DFF<Bits<8>>,
+    s5_reason: DFF<Bits<8>>,
+    s5_entry: DFF<Bits<{ entry::BITS }>>,
+    s5_hit: DFF<Bit>,
+    s5_seq_after: DFF<Bit>,
+    s5_ack_after: DFF<Bit>,
+    s5_hist: DFF<Bit>,
+    s5_app: DFF<Bit>,
+    s5_a_orig: DFF<Bits<32>>,
+    s5_seq_pa: DFF<Bits<32>>,
+    s5_seq_pb: DFF<Bits<32>>,
+    s5_ack_ma: DFF<Bits<32>>,
+    s5_ip_sum: DFF<Bits<20>>,
+    s5_t1: DFF<Bits<20>>,
+    s5_new_addr: DFF<Bits<32>>,
+    s5_new_port: DFF<Bits<16>>,
+    // cycle 6 registers
+    s6_valid: DFF<Bit>,
+    s6_hdr: DFF<Bits<HDR_BITS>>,
+    s6_hflags: DFF<Bits<8>>,
+    s6_entry: DFF<Bits<{ entry::BITS }>>,
+    s6_dec: DFF<Bits<64>>,
+    s6_seq: DFF<Bits<32>>,
+    s6_ack: DFF<Bits<32>>,
+    s6_ip_f1: DFF<Bits<20>>,
+    s6_t1: DFF<Bits<20>>,
+    s6_sa3: DFF<Bits<20>>,
+    s6_sa4: DFF<Bits<20>>,
+    s6_new_addr: DFF<Bits<32>>,
+    s6_new_port: DFF<Bits<16>>,
+    // cycle 7 registers
+    s7_valid: DFF<Bit>,
+    s7_hdr: DFF<Bits<HDR_BITS>>,
+    s7_hflags: DFF<Bits<8>>,
+    s7_entry: DFF<Bits<{ entry::BITS }>>,
+    s7_dec: DFF<Bits<64>>,
+    s7_seq: DFF<Bits<32>>,
+    s7_ack: DFF<Bits<32>>,
+    s7_ip_f1: DFF<Bits<20>>,
+    s7_tcp_sum: DFF<Bits<20>>,
+    s7_new_addr: DFF<Bits<32>>,
+    s7_new_port: DFF<Bits<16>>,
+    // cycle 8 registers
+    s8_valid: DFF<Bit>,
+    s8_hdr: DFF<Bits<HDR_BITS>>,
+    s8_hflags: DFF<Bits<8>>,
+    s8_entry: DFF<Bits<{ entry::BITS }>>,
+    s8_dec: DFF<Bits<64>>,
+    s8_seq: DFF<Bits<32>>,
+    s8_ack: DFF<Bits<32>>,
+    s8_ip_f1: DFF<Bits<20>>,
+    s8_tcp_f1: DFF<Bits<20>>,
+    s8_new_addr: DFF<Bits<32>>,
+    s8_new_port: DFF<Bits<16>>,
+    s8_full: DFF<Bit>,
+    s8_l4zero: DFF<Bit>,
+    // cycle 9 registers
+    s9_valid: DFF<Bit>,
+    s9_hdr: DFF<Bits<HDR_BITS>>,
+    s9_dec: DFF<Bits<64>>,
+    // combinational
     ethertype: Signal<Local, Bits<16>>,
     ver_ihl: Signal<Local, Bits<8>>,
     frag: Signal<Local, Bits<16>>,
@@ -61,85 +200,74 @@ pub struct Decide<const T: usize> {
     daddr: Signal<Local, Bits<32>>,
     sport: Signal<Local, Bits<16>>,
     dport: Signal<Local, Bits<16>>,
-    ip_sum: Signal<Local, Bits<20>>,
-    ip_fold1: Signal<Local, Bits<20>>,
-    ip_fold2: Signal<Local, Bits<20>>,
-    reason: Signal<Local, Bits<8>>,
     tuple: Signal<Local, Bits<{ hash::TUPLE_BITS }>>,
-    hash: Signal<Local, Bits<16>>,
-    // L1
-    l1_valid: DFF<Bit>,
-    l1_hdr: DFF<Bits<HDR_BITS>>,
-    l1_reason: DFF<Bits<8>>,
-    l1_user: DFF<Bits<8>>,
-    l1_index: DFF<Bits<16>>,
-    hit: Signal<Local, Bit>,
+    udp0: Signal<Local, Bit>,
+    tcp_hlen0: Signal<Local, Bits<16>>,
+    ip_len0: Signal<Local, Bits<16>>,
+    ts_only0: Signal<Local, Bit>,
+    ack_flag0: Signal<Local, Bit>,
+    ackopt0: Signal<Local, Bit>,
+    payload0: Signal<Local, Bit>,
+    rpre: Signal<Local, Bits<8>>,
+    ip_sum: Signal<Local, Bits<20>>,
+    ip_ok: Signal<Local, Bit>,
     lookup_ok: Signal<Local, Bit>,
-    decision: Signal<Local, Bits<64>>,
-    // L1: sequence deltas and the reasons a hit still goes to the host
-    seq_n: Signal<Local, Bits<32>>,
-    ack_n: Signal<Local, Bits<32>>,
-    ip_len_n: Signal<Local, Bits<16>>,
-    tcp_hlen: Signal<Local, Bits<16>>,
-    /// The options are exactly NOP, NOP, Timestamps (nothing for an ack delta to fix).
-    ts_only: Signal<Local, Bit>,
-    ts_opts: Constant<Bits<32>>,
-    ack_flag: Signal<Local, Bit>,
-    seq_en: Signal<Local, Bit>,
-    ack_en: Signal<Local, Bit>,
+    hit: Signal<Local, Bit>,
+    seq_n3: Signal<Local, Bits<32>>,
+    ack_n3: Signal<Local, Bits<32>>,
+    udp3: Signal<Local, Bit>,
     s_pos: Signal<Local, Bits<32>>,
     s_before: Signal<Local, Bits<32>>,
     s_after: Signal<Local, Bits<32>>,
     s_floor: Signal<Local, Bits<32>>,
-    a_pos: Signal<Local, Bits<32>>,
     a_before: Signal<Local, Bits<32>>,
     a_after: Signal<Local, Bits<32>>,
-    a_floor: Signal<Local, Bits<32>>,
     d_seq: Signal<Local, Bits<32>>,
     d_seq_floor: Signal<Local, Bits<32>>,
-    a_orig: Signal<Local, Bits<32>>,
-    d_ack: Signal<Local, Bits<32>>,
-    d_ack_floor: Signal<Local, Bits<32>>,
-    seq_hist: Signal<Local, Bit>,
-    ack_hist: Signal<Local, Bit>,
-    hist: Signal<Local, Bit>,
-    seq_fixed: Signal<Local, Bits<32>>,
-    ack_fixed: Signal<Local, Bits<32>>,
-    hit_reason: Signal<Local, Bits<8>>,
-    // L2
-    l2_seq: DFF<Bits<32>>,
-    l2_ack: DFF<Bits<32>>,
-    full: Signal<Local, Bit>,
-    seq_lane: Signal<Local, Bits<32>>,
-    ack_lane: Signal<Local, Bits<32>>,
-    n_os_lo: Signal<Local, Bits<16>>,
-    n_os_hi: Signal<Local, Bits<16>>,
-    n_oa_lo: Signal<Local, Bits<16>>,
-    n_oa_hi: Signal<Local, Bits<16>>,
-    l2_valid: DFF<Bit>,
-    l2_hdr: DFF<Bits<HDR_BITS>>,
-    l2_entry: DFF<Bits<{ entry::BITS }>>,
-    l2_dec: DFF<Bits<64>>,
-    action: Signal<Local, Bits<2>>,
+    seq_en3: Signal<Local, Bit>,
+    action3: Signal<Local, Bits<2>>,
     old_addr: Signal<Local, Bits<32>>,
     old_port: Signal<Local, Bits<16>>,
     new_addr: Signal<Local, Bits<32>>,
     new_port: Signal<Local, Bits<16>>,
     n_ip_csum: Signal<Local, Bits<16>>,
-    n_tcp_csum: Signal<Local, Bits<16>>,
+    l4_csum3: Signal<Local, Bits<16>>,
+    n_l4_csum: Signal<Local, Bits<16>>,
     n_old_lo: Signal<Local, Bits<16>>,
     n_old_hi: Signal<Local, Bits<16>>,
     n_old_port: Signal<Local, Bits<16>>,
-    ip_upd: Signal<Local, Bits<20>>,
-    ip_upd1: Signal<Local, Bits<20>>,
-    ip_upd2: Signal<Local, Bits<20>>,
-    ip_sum16: Signal<Local, Bits<16>>,
+    n_os_lo: Signal<Local, Bits<16>>,
+    n_os_hi: Signal<Local, Bits<16>>,
+    n_oa_lo: Signal<Local, Bits<16>>,
+    n_oa_hi: Signal<Local, Bits<16>>,
+    a_pos: Signal<Local, Bits<32>>,
+    a_floor: Signal<Local, Bits<32>>,
+    d_ack: Signal<Local, Bits<32>>,
+    d_ack_floor: Signal<Local, Bits<32>>,
+    ack_en4: Signal<Local, Bit>,
+    ack_hist: Signal<Local, Bit>,
+    seq_n5: Signal<Local, Bits<32>>,
+    ack_n5: Signal<Local, Bits<32>>,
+    seq_en5: Signal<Local, Bit>,
+    ack_en5: Signal<Local, Bit>,
+    seq_fixed: Signal<Local, Bits<32>>,
+    ack_fixed: Signal<Local, Bits<32>>,
+    hit_reason: Signal<Local, Bits<8>>,
+    lookup_ok5: Signal<Local, Bit>,
+    decision: Signal<Local, Bits<64>>,
+    seq_lane5: Signal<Local, Bits<32>>,
+    ack_lane5: Signal<Local, Bits<32>>,
+    action8: Signal<Local, Bits<2>>,
+    udp8: Signal<Local, Bit>,
+    seq_lane: Signal<Local, Bits<32>>,
+    ack_lane: Signal<Local, Bits<32>>,
+    ip_nib: Signal<Local, Bits<4>>,
+    ip_fold2: Signal<Local, Bits<16>>,
     ip_csum_new: Signal<Local, Bits<16>>,
-    tcp_upd: Signal<Local, Bits<20>>,
-    tcp_upd1: Signal<Local, Bits<20>>,
-    tcp_upd2: Signal<Local, Bits<20>>,
-    tcp_sum16: Signal<Local, Bits<16>>,
+    tcp_nib: Signal<Local, Bits<4>>,
+    tcp_fold2: Signal<Local, Bits<16>>,
     tcp_csum_new: Signal<Local, Bits<16>>,
+    tcp_is_ffff: Signal<Local, Bit>,
     macs: Signal<Local, Bits<HDR_BITS>>,
     fields: Signal<Local, Bits<HDR_BITS>>,
     // constants: reason codes and contract offsets
@@ -193,10 +321,8 @@ pub struct Decide<const T: usize> {
     keep_snat: Constant<Bits<HDR_BITS>>,
     keep_dnat_udp: Constant<Bits<HDR_BITS>>,
     keep_snat_udp: Constant<Bits<HDR_BITS>>,
-    l1_udp: Signal<Local, Bit>,
-    l2_udp: Signal<Local, Bit>,
-    l4_csum: Signal<Local, Bits<16>>,
-    sa_upd: Signal<Local, Bits<20>>,
+    /// NOP, NOP, Timestamps: the only TCP options an ack delta has nothing to fix in.
+    ts_opts: Constant<Bits<32>>,
     _evaluated: bool,
 }
 
@@ -248,6 +374,121 @@ impl<const T: usize> Default for Decide<T> {
             tr_entry: Default::default(),
             conns: Default::default(),
             fh: Default::default(),
+            s1_valid: Default::default(),
+            s1_hdr: Default::default(),
+            s1_user: Default::default(),
+            s1_index: Default::default(),
+            s1_hflags: Default::default(),
+            s1_f_t14: Default::default(),
+            s1_f_eth: Default::default(),
+            s1_f_t34: Default::default(),
+            s1_f_ver: Default::default(),
+            s1_f_ihl: Default::default(),
+            s1_f_frag: Default::default(),
+            s1_f_l4p: Default::default(),
+            s1_f_t4: Default::default(),
+            s1_f_syn: Default::default(),
+            s1_pa: Default::default(),
+            s1_pb: Default::default(),
+            s1_pc: Default::default(),
+            s1_pd: Default::default(),
+            s2_valid: Default::default(),
+            s2_hdr: Default::default(),
+            s2_user: Default::default(),
+            s2_index: Default::default(),
+            s2_hflags: Default::default(),
+            s2_rpre: Default::default(),
+            s2_cchk: Default::default(),
+            s2_a: Default::default(),
+            s2_b: Default::default(),
+            s3_valid: Default::default(),
+            s3_hdr: Default::default(),
+            s3_user: Default::default(),
+            s3_index: Default::default(),
+            s3_hflags: Default::default(),
+            s3_reason: Default::default(),
+            s3_entry: Default::default(),
+            s4_valid: Default::default(),
+            s4_hdr: Default::default(),
+            s4_user: Default::default(),
+            s4_index: Default::default(),
+            s4_hflags: Default::default(),
+            s4_reason: Default::default(),
+            s4_entry: Default::default(),
+            s4_hit: Default::default(),
+            s4_seq_after: Default::default(),
+            s4_seq_hist: Default::default(),
+            s4_app: Default::default(),
+            s4_a_orig: Default::default(),
+            s4_seq_pa: Default::default(),
+            s4_seq_pb: Default::default(),
+            s4_ack_ma: Default::default(),
+            s4_x: Default::default(),
+            s4_pc: Default::default(),
+            s4_ipc: Default::default(),
+            s4_sa12: Default::default(),
+            s4_new_addr: Default::default(),
+            s4_new_port: Default::default(),
+            s5_valid: Default::default(),
+            s5_hdr: Default::default(),
+            s5_user: Default::default(),
+            s5_index: Default::default(),
+            s5_hflags: Default::default(),
+            s5_reason: Default::default(),
+            s5_entry: Default::default(),
+            s5_hit: Default::default(),
+            s5_seq_after: Default::default(),
+            s5_ack_after: Default::default(),
+            s5_hist: Default::default(),
+            s5_app: Default::default(),
+            s5_a_orig: Default::default(),
+            s5_seq_pa: Default::default(),
+            s5_seq_pb: Default::default(),
+            s5_ack_ma: Default::default(),
+            s5_ip_sum: Default::default(),
+            s5_t1: Default::default(),
+            s5_new_addr: Default::default(),
+            s5_new_port: Default::default(),
+            s6_valid: Default::default(),
+            s6_hdr: Default::default(),
+            s6_hflags: Default::default(),
+            s6_entry: Default::default(),
+            s6_dec: Default::default(),
+            s6_seq: Default::default(),
+            s6_ack: Default::default(),
+            s6_ip_f1: Default::default(),
+            s6_t1: Default::default(),
+            s6_sa3: Default::default(),
+            s6_sa4: Default::default(),
+            s6_new_addr: Default::default(),
+            s6_new_port: Default::default(),
+            s7_valid: Default::default(),
+            s7_hdr: Default::default(),
+            s7_hflags: Default::default(),
+            s7_entry: Default::default(),
+            s7_dec: Default::default(),
+            s7_seq: Default::default(),
+            s7_ack: Default::default(),
+            s7_ip_f1: Default::default(),
+            s7_tcp_sum: Default::default(),
+            s7_new_addr: Default::default(),
+            s7_new_port: Default::default(),
+            s8_valid: Default::default(),
+            s8_hdr: Default::default(),
+            s8_hflags: Default::default(),
+            s8_entry: Default::default(),
+            s8_dec: Default::default(),
+            s8_seq: Default::default(),
+            s8_ack: Default::default(),
+            s8_ip_f1: Default::default(),
+            s8_tcp_f1: Default::default(),
+            s8_new_addr: Default::default(),
+            s8_new_port: Default::default(),
+            s8_full: Default::default(),
+            s8_l4zero: Default::default(),
+            s9_valid: Default::default(),
+            s9_hdr: Default::default(),
+            s9_dec: Default::default(),
             ethertype: Default::default(),
             ver_ihl: Default::default(),
             frag: Default::default(),
@@ -257,44 +498,74 @@ impl<const T: usize> Default for Decide<T> {
             daddr: Default::default(),
             sport: Default::default(),
             dport: Default::default(),
-            ip_sum: Default::default(),
-            ip_fold1: Default::default(),
-            ip_fold2: Default::default(),
-            reason: Default::default(),
             tuple: Default::default(),
-            hash: Default::default(),
-            l1_valid: Default::default(),
-            l1_hdr: Default::default(),
-            l1_reason: Default::default(),
-            l1_user: Default::default(),
-            l1_index: Default::default(),
-            hit: Default::default(),
+            udp0: Default::default(),
+            tcp_hlen0: Default::default(),
+            ip_len0: Default::default(),
+            ts_only0: Default::default(),
+            ack_flag0: Default::default(),
+            ackopt0: Default::default(),
+            payload0: Default::default(),
+            rpre: Default::default(),
+            ip_sum: Default::default(),
+            ip_ok: Default::default(),
             lookup_ok: Default::default(),
-            decision: Default::default(),
-            l2_valid: Default::default(),
-            l2_hdr: Default::default(),
-            l2_entry: Default::default(),
-            l2_dec: Default::default(),
-            action: Default::default(),
+            hit: Default::default(),
+            seq_n3: Default::default(),
+            ack_n3: Default::default(),
+            udp3: Default::default(),
+            s_pos: Default::default(),
+            s_before: Default::default(),
+            s_after: Default::default(),
+            s_floor: Default::default(),
+            a_before: Default::default(),
+            a_after: Default::default(),
+            d_seq: Default::default(),
+            d_seq_floor: Default::default(),
+            seq_en3: Default::default(),
+            action3: Default::default(),
             old_addr: Default::default(),
             old_port: Default::default(),
             new_addr: Default::default(),
             new_port: Default::default(),
             n_ip_csum: Default::default(),
-            n_tcp_csum: Default::default(),
+            l4_csum3: Default::default(),
+            n_l4_csum: Default::default(),
             n_old_lo: Default::default(),
             n_old_hi: Default::default(),
             n_old_port: Default::default(),
-            ip_upd: Default::default(),
-            ip_upd1: Default::default(),
-            ip_upd2: Default::default(),
-            ip_sum16: Default::default(),
+            n_os_lo: Default::default(),
+            n_os_hi: Default::default(),
+            n_oa_lo: Default::default(),
+            n_oa_hi: Default::default(),
+            a_pos: Default::default(),
+            a_floor: Default::default(),
+            d_ack: Default::default(),
+            d_ack_floor: Default::default(),
+            ack_en4: Default::default(),
+            ack_hist: Default::default(),
+            seq_n5: Default::default(),
+            ack_n5: Default::default(),
+            seq_en5: Default::default(),
+            ack_en5: Default::default(),
+            seq_fixed: Default::default(),
+            ack_fixed: Default::default(),
+            hit_reason: Default::default(),
+            lookup_ok5: Default::default(),
+            decision: Default::default(),
+            seq_lane5: Default::default(),
+            ack_lane5: Default::default(),
+            action8: Default::default(),
+            udp8: Default::default(),
+            seq_lane: Default::default(),
+            ack_lane: Default::default(),
+            ip_nib: Default::default(),
+            ip_fold2: Default::default(),
             ip_csum_new: Default::default(),
-            tcp_upd: Default::default(),
-            tcp_upd1: Default::default(),
-            tcp_upd2: Default::default(),
-            tcp_sum16: Default::default(),
+            tcp_nib: Default::default(),
+            tcp_fold2: Default::default(),
             tcp_csum_new: Default::default(),
+            tcp_is_ffff: Default::default(),
             macs: Default::default(),
             fields: Default::default(),
             r_none: c8(Reason::None as u64),
@@ -320,44 +591,8 @@ impl<const T: usize> Default for Decide<T> {
             e_ack_before: off(entry::ACK_BEFORE),
             e_ack_after: off(entry::ACK_AFTER),
             e_ack_floor: off(entry::ACK_FLOOR),
-            seq_n: Default::default(),
-            ack_n: Default::default(),
-            ip_len_n: Default::default(),
-            tcp_hlen: Default::default(),
-            ts_only: Default::default(),
             // bytes 01 01 08 0a at TCP offset 20, as the header window holds them
             ts_opts: Constant::new(0x0a08_0101u64.into()),
-            ack_flag: Default::default(),
-            seq_en: Default::default(),
-            ack_en: Default::default(),
-            s_pos: Default::default(),
-            s_before: Default::default(),
-            s_after: Default::default(),
-            s_floor: Default::default(),
-            a_pos: Default::default(),
-            a_before: Default::default(),
-            a_after: Default::default(),
-            a_floor: Default::default(),
-            d_seq: Default::default(),
-            d_seq_floor: Default::default(),
-            a_orig: Default::default(),
-            d_ack: Default::default(),
-            d_ack_floor: Default::default(),
-            seq_hist: Default::default(),
-            ack_hist: Default::default(),
-            hist: Default::default(),
-            seq_fixed: Default::default(),
-            ack_fixed: Default::default(),
-            hit_reason: Default::default(),
-            l2_seq: Default::default(),
-            l2_ack: Default::default(),
-            full: Default::default(),
-            seq_lane: Default::default(),
-            ack_lane: Default::default(),
-            n_os_lo: Default::default(),
-            n_os_hi: Default::default(),
-            n_oa_lo: Default::default(),
-            n_oa_hi: Default::default(),
             e_saddr: off(entry::KEY_SADDR),
             e_daddr: off(entry::KEY_DADDR),
             e_sport: off(entry::KEY_SPORT),
@@ -386,10 +621,6 @@ impl<const T: usize> Default for Decide<T> {
             ])),
             keep_dnat_udp: Constant::new(field_mask(&[MACS, IP_CSUM, DADDR, DPORT, UDP_CSUM])),
             keep_snat_udp: Constant::new(field_mask(&[MACS, IP_CSUM, SADDR, SPORT, UDP_CSUM])),
-            l1_udp: Default::default(),
-            l2_udp: Default::default(),
-            l4_csum: Default::default(),
-            sa_upd: Default::default(),
             keep_snat: Constant::new(field_mask(&[
                 MACS, IP_CSUM, SADDR, SPORT, SEQ_ACK, TCP_CSUM,
             ])),
@@ -399,28 +630,180 @@ impl<const T: usize> Default for Decide<T> {
 }
 
 impl<const T: usize> Logic for Decide<T> {
-    super::settled_update!(self; clocks: l1_valid.clock, l1_hdr.clock, l1_reason.clock, l1_user.clock,
-        l1_index.clock, l2_valid.clock, l2_hdr.clock, l2_entry.clock, l2_dec.clock, l2_seq.clock, l2_ack.clock, conns.read_clock,
+    super::settled_update!(self; clocks:
+        s1_valid.clock, s1_hdr.clock, s1_user.clock, s1_index.clock, s1_hflags.clock,
+        s1_f_t14.clock, s1_f_eth.clock, s1_f_t34.clock, s1_f_ver.clock, s1_f_ihl.clock,
+        s1_f_frag.clock, s1_f_l4p.clock, s1_f_t4.clock, s1_f_syn.clock, s1_pa.clock, s1_pb.clock,
+        s1_pc.clock, s1_pd.clock, s2_valid.clock, s2_hdr.clock, s2_user.clock, s2_index.clock,
+        s2_hflags.clock, s2_rpre.clock, s2_cchk.clock, s2_a.clock, s2_b.clock, s3_valid.clock,
+        s3_hdr.clock, s3_user.clock, s3_index.clock, s3_hflags.clock, s3_reason.clock,
+        s3_entry.clock, s4_valid.clock, s4_hdr.clock, s4_user.clock, s4_index.clock,
+        s4_hflags.clock, s4_reason.clock, s4_entry.clock, s4_hit.clock, s4_seq_after.clock,
+        s4_seq_hist.clock, s4_app.clock, s4_a_orig.clock, s4_seq_pa.clock, s4_seq_pb.clock,
+        s4_ack_ma.clock, s4_x.clock, s4_pc.clock, s4_ipc.clock, s4_sa12.clock, s4_new_addr.clock,
+        s4_new_port.clock, s5_valid.clock, s5_hdr.clock, s5_user.clock, s5_index.clock,
+        s5_hflags.clock, s5_reason.clock, s5_entry.clock, s5_hit.clock, s5_seq_after.clock,
+        s5_ack_after.clock, s5_hist.clock, s5_app.clock, s5_a_orig.clock, s5_seq_pa.clock,
+        s5_seq_pb.clock, s5_ack_ma.clock, s5_ip_sum.clock, s5_t1.clock, s5_new_addr.clock,
+        s5_new_port.clock, s6_valid.clock, s6_hdr.clock, s6_hflags.clock, s6_entry.clock,
+        s6_dec.clock, s6_seq.clock, s6_ack.clock, s6_ip_f1.clock, s6_t1.clock, s6_sa3.clock,
+        s6_sa4.clock, s6_new_addr.clock, s6_new_port.clock, s7_valid.clock, s7_hdr.clock,
+        s7_hflags.clock, s7_entry.clock, s7_dec.clock, s7_seq.clock, s7_ack.clock,
+        s7_ip_f1.clock, s7_tcp_sum.clock, s7_new_addr.clock, s7_new_port.clock, s8_valid.clock,
+        s8_hdr.clock, s8_hflags.clock, s8_entry.clock, s8_dec.clock, s8_seq.clock, s8_ack.clock,
+        s8_ip_f1.clock, s8_tcp_f1.clock, s8_new_addr.clock, s8_new_port.clock, s8_full.clock,
+        s8_l4zero.clock, s9_valid.clock, s9_hdr.clock, s9_dec.clock, conns.read_clock,
         conns.write_clock;
-        reads: hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index,
-        tw_entry, ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, ip_sum,
-        ip_fold1, ip_fold2, reason, tuple, hash_key, fh.index, hash, hit, lookup_ok, decision, action, old_addr,
-        old_port, new_addr, new_port, n_ip_csum, n_tcp_csum, n_old_lo, n_old_hi, n_old_port,
-        ip_upd, ip_upd1, ip_upd2, ip_sum16, ip_csum_new, tcp_upd, tcp_upd1, tcp_upd2, tcp_sum16,
-        tcp_csum_new, macs, fields, conns.read_data, conns.host_data, l1_valid.q, l1_hdr.q, l1_reason.q,
-        l1_user.q, l1_index.q, l2_valid.q, l2_hdr.q, l2_entry.q, l2_dec.q, l2_seq.q, l2_ack.q,
-        seq_n, ack_n, ip_len_n, tcp_hlen, ts_only, ack_flag, seq_en, ack_en, s_pos, s_before, s_after,
-        s_floor, a_pos, a_before, a_after, a_floor, d_seq, d_seq_floor, a_orig, d_ack,
-        d_ack_floor, seq_hist, ack_hist, hist, seq_fixed, ack_fixed, hit_reason, full, seq_lane,
-        ack_lane, n_os_lo, n_os_hi, n_oa_lo, n_oa_hi, l1_udp, l2_udp, l4_csum, sa_upd);
+        reads:
+        hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index, tw_entry, hash_key, fh.index,
+        conns.read_data, conns.host_data, s1_valid.q, s1_hdr.q, s1_user.q, s1_index.q, s1_hflags.q, s1_f_t14.q,
+        s1_f_eth.q, s1_f_t34.q, s1_f_ver.q, s1_f_ihl.q, s1_f_frag.q, s1_f_l4p.q, s1_f_t4.q,
+        s1_f_syn.q, s1_pa.q, s1_pb.q, s1_pc.q, s1_pd.q, s2_valid.q, s2_hdr.q, s2_user.q,
+        s2_index.q, s2_hflags.q, s2_rpre.q, s2_cchk.q, s2_a.q, s2_b.q, s3_valid.q, s3_hdr.q,
+        s3_user.q, s3_index.q, s3_hflags.q, s3_reason.q, s3_entry.q, s4_valid.q, s4_hdr.q,
+        s4_user.q, s4_index.q, s4_hflags.q, s4_reason.q, s4_entry.q, s4_hit.q, s4_seq_after.q,
+        s4_seq_hist.q, s4_app.q, s4_a_orig.q, s4_seq_pa.q, s4_seq_pb.q, s4_ack_ma.q, s4_x.q,
+        s4_pc.q, s4_ipc.q, s4_sa12.q, s4_new_addr.q, s4_new_port.q, s5_valid.q, s5_hdr.q,
+        s5_user.q, s5_index.q, s5_hflags.q, s5_reason.q, s5_entry.q, s5_hit.q, s5_seq_after.q,
+        s5_ack_after.q, s5_hist.q, s5_app.q, s5_a_orig.q, s5_seq_pa.q, s5_seq_pb.q, s5_ack_ma.q,
+        s5_ip_sum.q, s5_t1.q, s5_new_addr.q, s5_new_port.q, s6_valid.q, s6_hdr.q, s6_hflags.q,
+        s6_entry.q, s6_dec.q, s6_seq.q, s6_ack.q, s6_ip_f1.q, s6_t1.q, s6_sa3.q, s6_sa4.q,
+        s6_new_addr.q, s6_new_port.q, s7_valid.q, s7_hdr.q, s7_hflags.q, s7_entry.q, s7_dec.q,
+        s7_seq.q, s7_ack.q, s7_ip_f1.q, s7_tcp_sum.q, s7_new_addr.q, s7_new_port.q, s8_valid.q,
+        s8_hdr.q, s8_hflags.q, s8_entry.q, s8_dec.q, s8_seq.q, s8_ack.q, s8_ip_f1.q, s8_tcp_f1.q,
+        s8_new_addr.q, s8_new_port.q, s8_full.q, s8_l4zero.q, s9_valid.q, s9_hdr.q, s9_dec.q,
+        ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, tuple, udp0,
+        tcp_hlen0, ip_len0, ts_only0, ack_flag0, ackopt0, payload0, rpre, ip_sum, ip_ok,
+        lookup_ok, hit, seq_n3, ack_n3, udp3, s_pos, s_before, s_after, s_floor, a_before,
+        a_after, d_seq, d_seq_floor, seq_en3, action3, old_addr, old_port, new_addr, new_port,
+        n_ip_csum, l4_csum3, n_l4_csum, n_old_lo, n_old_hi, n_old_port, n_os_lo, n_os_hi,
+        n_oa_lo, n_oa_hi, a_pos, a_floor, d_ack, d_ack_floor, ack_en4, ack_hist, seq_n5, ack_n5,
+        seq_en5, ack_en5, seq_fixed, ack_fixed, hit_reason, lookup_ok5, decision, seq_lane5,
+        ack_lane5, action8, udp8, seq_lane, ack_lane, ip_nib, ip_fold2, ip_csum_new, tcp_nib,
+        tcp_fold2, tcp_csum_new, tcp_is_ffff, macs, fields);
 }
 
 impl<const T: usize> Decide<T> {
     #[hdl_gen]
     fn logic(&mut self) {
         dff_setup!(
-            self, clock, l1_valid, l1_hdr, l1_reason, l1_user, l1_index, l2_valid, l2_hdr,
-            l2_entry, l2_dec, l2_seq, l2_ack
+            self,
+            clock,
+            s1_valid,
+            s1_hdr,
+            s1_user,
+            s1_index,
+            s1_hflags,
+            s1_f_t14,
+            s1_f_eth,
+            s1_f_t34,
+            s1_f_ver,
+            s1_f_ihl,
+            s1_f_frag,
+            s1_f_l4p,
+            s1_f_t4,
+            s1_f_syn,
+            s1_pa,
+            s1_pb,
+            s1_pc,
+            s1_pd,
+            s2_valid,
+            s2_hdr,
+            s2_user,
+            s2_index,
+            s2_hflags,
+            s2_rpre,
+            s2_cchk,
+            s2_a,
+            s2_b,
+            s3_valid,
+            s3_hdr,
+            s3_user,
+            s3_index,
+            s3_hflags,
+            s3_reason,
+            s3_entry,
+            s4_valid,
+            s4_hdr,
+            s4_user,
+            s4_index,
+            s4_hflags,
+            s4_reason,
+            s4_entry,
+            s4_hit,
+            s4_seq_after,
+            s4_seq_hist,
+            s4_app,
+            s4_a_orig,
+            s4_seq_pa,
+            s4_seq_pb,
+            s4_ack_ma,
+            s4_x,
+            s4_pc,
+            s4_ipc,
+            s4_sa12,
+            s4_new_addr,
+            s4_new_port,
+            s5_valid,
+            s5_hdr,
+            s5_user,
+            s5_index,
+            s5_hflags,
+            s5_reason,
+            s5_entry,
+            s5_hit,
+            s5_seq_after,
+            s5_ack_after,
+            s5_hist,
+            s5_app,
+            s5_a_orig,
+            s5_seq_pa,
+            s5_seq_pb,
+            s5_ack_ma,
+            s5_ip_sum,
+            s5_t1,
+            s5_new_addr,
+            s5_new_port,
+            s6_valid,
+            s6_hdr,
+            s6_hflags,
+            s6_entry,
+            s6_dec,
+            s6_seq,
+            s6_ack,
+            s6_ip_f1,
+            s6_t1,
+            s6_sa3,
+            s6_sa4,
+            s6_new_addr,
+            s6_new_port,
+            s7_valid,
+            s7_hdr,
+            s7_hflags,
+            s7_entry,
+            s7_dec,
+            s7_seq,
+            s7_ack,
+            s7_ip_f1,
+            s7_tcp_sum,
+            s7_new_addr,
+            s7_new_port,
+            s8_valid,
+            s8_hdr,
+            s8_hflags,
+            s8_entry,
+            s8_dec,
+            s8_seq,
+            s8_ack,
+            s8_ip_f1,
+            s8_tcp_f1,
+            s8_new_addr,
+            s8_new_port,
+            s8_full,
+            s8_l4zero,
+            s9_valid,
+            s9_hdr,
+            s9_dec
         );
         self.conns.read_clock.next = self.clock.val();
         self.conns.write_clock.next = self.clock.val();
@@ -429,7 +812,7 @@ impl<const T: usize> Decide<T> {
         self.conns.write_data.next = self.tw_entry.val();
         self.tr_entry.next = self.conns.host_data.val();
 
-        // ---- L0: fields, classification, hash ----
+        // ---- cycle 0 (the parser's window): conditions, flow hash, partial header sums ----
         self.ethertype.next = self.hdr.val().get_bits::<16>(96);
         self.ver_ihl.next = self.hdr.val().get_bits::<8>(112);
         self.frag.next = self.hdr.val().get_bits::<16>(160) & 0xFF3F;
@@ -439,49 +822,33 @@ impl<const T: usize> Decide<T> {
         self.daddr.next = self.hdr.val().get_bits::<32>(240);
         self.sport.next = self.hdr.val().get_bits::<16>(272);
         self.dport.next = self.hdr.val().get_bits::<16>(288);
-        self.ip_sum.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(112))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(128))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(144))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(160))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(176))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(192))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(208))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(224))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(240))
-            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(256));
-        self.ip_fold1.next = bit_cast::<20, 16>(self.ip_sum.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.ip_sum.val().get_bits::<4>(16));
-        self.ip_fold2.next = bit_cast::<20, 16>(self.ip_fold1.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.ip_fold1.val().get_bits::<4>(16));
+        self.s1_valid.d.next = self.hdr_valid.val();
+        self.s1_hdr.d.next = self.hdr.val();
+        self.s1_user.d.next = self.hdr_user.val();
         // EtherType 0x0800 and IPv4 version/IHL 0x45 read in lane order.
-        if self.hdr_len.val() < 14 {
-            self.reason.next = self.r_truncated.val();
-        } else if self.ethertype.val() != 0x0008 {
-            self.reason.next = self.r_non_ipv4.val();
-        } else if self.hdr_len.val() < 34 {
-            self.reason.next = self.r_truncated.val();
-        } else if self.ver_ihl.val().get_bits::<4>(4) != 4 {
-            self.reason.next = self.r_non_ipv4.val();
-        } else if self.ver_ihl.val().get_bits::<4>(0) != 5 {
-            self.reason.next = self.r_ip_options.val();
-        } else if self.ip_fold2.val() != 0xFFFF {
-            self.reason.next = self.r_bad_csum.val();
-        } else if self.frag.val() != 0 {
-            self.reason.next = self.r_fragment.val();
-        } else if (self.proto.val() != 6) & (self.proto.val() != 17) {
-            self.reason.next = self.r_non_tcp.val();
-        } else if ((self.proto.val() == 6) & (self.hdr_len.val() < 54))
-            | ((self.proto.val() == 17) & (self.hdr_len.val() < 42))
-        {
-            self.reason.next = self.r_truncated.val();
-        } else if (self.proto.val() == 6)
+        self.s1_f_t14.d.next = self.hdr_len.val() < 14;
+        self.s1_f_eth.d.next = self.ethertype.val() != 0x0008;
+        self.s1_f_t34.d.next = self.hdr_len.val() < 34;
+        self.s1_f_ver.d.next = self.ver_ihl.val().get_bits::<4>(4) != 4;
+        self.s1_f_ihl.d.next = self.ver_ihl.val().get_bits::<4>(0) != 5;
+        self.s1_f_frag.d.next = self.frag.val() != 0;
+        self.s1_f_l4p.d.next = (self.proto.val() != 6) & (self.proto.val() != 17);
+        self.s1_f_t4.d.next = ((self.proto.val() == 6) & (self.hdr_len.val() < 54))
+            | ((self.proto.val() == 17) & (self.hdr_len.val() < 42));
+        self.s1_f_syn.d.next = (self.proto.val() == 6)
             & self.tcp_flags.val().get_bit(1)
-            & !self.tcp_flags.val().get_bit(4)
-        {
-            self.reason.next = self.r_syn.val();
-        } else {
-            self.reason.next = self.r_none.val();
-        }
+            & !self.tcp_flags.val().get_bit(4);
+        // the IPv4 header's ten words in four partial sums
+        self.s1_pa.d.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(112))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(128))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(144));
+        self.s1_pb.d.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(160))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(176))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(192));
+        self.s1_pc.d.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(208))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(224));
+        self.s1_pd.d.next = bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(240))
+            + bit_cast::<20, 16>(self.hdr.val().get_bits::<16>(256));
         // the entry's key field: saddr, daddr, sport, dport, proto (wire order)
         self.tuple.next = bit_cast::<104, 32>(self.saddr.val())
             | (bit_cast::<104, 32>(self.daddr.val()) << 32)
@@ -490,386 +857,545 @@ impl<const T: usize> Decide<T> {
             | (bit_cast::<104, 8>(self.proto.val()) << 96);
         self.fh.tuple.next = self.tuple.val();
         self.fh.key.next = self.hash_key.val();
-        self.hash.next = self.fh.index.val();
-        self.conns.read_address.next = self.hash.val().get_bits::<T>(0);
-        self.l1_valid.d.next = self.hdr_valid.val();
-        self.l1_hdr.d.next = self.hdr.val();
-        self.l1_reason.d.next = self.reason.val();
-        self.l1_user.d.next = self.hdr_user.val();
-        self.l1_index.d.next = bit_cast::<16, T>(self.hash.val().get_bits::<T>(0));
+        self.s1_index.d.next = bit_cast::<16, T>(self.fh.index.val().get_bits::<T>(0));
+        // header facts the later cycles need (UDP: an 8-byte header, no sequence numbers)
+        self.udp0.next = self.proto.val() == 17;
+        if self.udp0.val() {
+            self.tcp_hlen0.next = 8.into();
+        } else {
+            self.tcp_hlen0.next = bit_cast::<16, 4>(self.hdr.val().get_bits::<4>(372)) << 2;
+        }
+        self.ip_len0.next = (bit_cast::<16, 8>(self.hdr.val().get_bits::<8>(128)) << 8)
+            | bit_cast::<16, 8>(self.hdr.val().get_bits::<8>(136));
+        self.ack_flag0.next = self.hdr.val().get_bit(380) & !self.udp0.val();
+        // the options are exactly NOP, NOP, Timestamps (nothing for an ack delta to fix)
+        self.ts_only0.next = (self.tcp_hlen0.val() == 32)
+            & (self.hdr.val().get_bits::<32>(432) == self.ts_opts.val());
+        self.ackopt0.next =
+            self.ack_flag0.val() & (self.tcp_hlen0.val() > 20) & !self.ts_only0.val();
+        self.payload0.next = self.ip_len0.val() > self.tcp_hlen0.val() + 20;
+        self.s1_hflags.d.next = bit_cast::<8, 1>(self.udp0.val().into())
+            | (bit_cast::<8, 1>(self.ack_flag0.val().into()) << 1)
+            | (bit_cast::<8, 1>(self.ackopt0.val().into()) << 2)
+            | (bit_cast::<8, 1>(self.payload0.val().into()) << 3);
 
-        // ---- L1: compare, decide ----
-        self.lookup_ok.next = (self.l1_reason.q.val() == self.r_none.val())
-            | (self.l1_reason.q.val() == self.r_syn.val());
+        // ---- cycle 1: the table RAM is addressed; reason without the checksum ----
+        self.conns.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
+        if self.s1_f_t14.q.val() {
+            self.rpre.next = self.r_truncated.val();
+        } else if self.s1_f_eth.q.val() {
+            self.rpre.next = self.r_non_ipv4.val();
+        } else if self.s1_f_t34.q.val() {
+            self.rpre.next = self.r_truncated.val();
+        } else if self.s1_f_ver.q.val() {
+            self.rpre.next = self.r_non_ipv4.val();
+        } else if self.s1_f_ihl.q.val() {
+            self.rpre.next = self.r_ip_options.val();
+        } else if self.s1_f_frag.q.val() {
+            self.rpre.next = self.r_fragment.val();
+        } else if self.s1_f_l4p.q.val() {
+            self.rpre.next = self.r_non_tcp.val();
+        } else if self.s1_f_t4.q.val() {
+            self.rpre.next = self.r_truncated.val();
+        } else if self.s1_f_syn.q.val() {
+            self.rpre.next = self.r_syn.val();
+        } else {
+            self.rpre.next = self.r_none.val();
+        }
+        self.s2_rpre.d.next = self.rpre.val();
+        // the checksum decides when no earlier reason in the classification order applies
+        self.s2_cchk.d.next = !(self.s1_f_t14.q.val()
+            | self.s1_f_eth.q.val()
+            | self.s1_f_t34.q.val()
+            | self.s1_f_ver.q.val()
+            | self.s1_f_ihl.q.val());
+        self.s2_a.d.next = self.s1_pa.q.val() + self.s1_pb.q.val() + self.s1_pc.q.val();
+        self.s2_b.d.next = self.s1_pd.q.val();
+        self.s2_valid.d.next = self.s1_valid.q.val();
+        self.s2_hdr.d.next = self.s1_hdr.q.val();
+        self.s2_user.d.next = self.s1_user.q.val();
+        self.s2_index.d.next = self.s1_index.q.val();
+        self.s2_hflags.d.next = self.s1_hflags.q.val();
+
+        // ---- cycle 2: the entry arrives (registered as it is); header checksum check ----
+        self.s3_entry.d.next = self.conns.read_data.val();
+        self.ip_sum.next = self.s2_a.q.val() + self.s2_b.q.val();
+        // The folded sum s[15:0] + s[19:16] is 0xFFFF exactly when s[15:4] is all ones and
+        // s[3:0] is the complement of s[19:16] (a second fold can never give 0xFFFF).
+        self.ip_ok.next = (self.ip_sum.val().get_bits::<12>(4) == 0xFFF)
+            & ((self.ip_sum.val().get_bits::<4>(0) ^ self.ip_sum.val().get_bits::<4>(16)) == 0xF);
+        self.s3_reason.d.next = self.s2_rpre.q.val();
+        if self.s2_cchk.q.val() & !self.ip_ok.val() {
+            self.s3_reason.d.next = self.r_bad_csum.val();
+        }
+        self.s3_valid.d.next = self.s2_valid.q.val();
+        self.s3_hdr.d.next = self.s2_hdr.q.val();
+        self.s3_user.d.next = self.s2_user.q.val();
+        self.s3_index.d.next = self.s2_index.q.val();
+        self.s3_hflags.d.next = self.s2_hflags.q.val();
+
+        // ---- cycle 3: key compare; sequence deltas; the address/port checksum terms ----
+        self.lookup_ok.next = (self.s3_reason.q.val() == self.r_none.val())
+            | (self.s3_reason.q.val() == self.r_syn.val());
         self.hit.next = self.lookup_ok.val()
-            & self
-                .conns
-                .read_data
-                .val()
-                .get_bit(self.e_valid.val().index())
+            & self.s3_entry.q.val().get_bit(self.e_valid.val().index())
             & (self
-                .conns
-                .read_data
+                .s3_entry
+                .q
                 .val()
                 .get_bits::<32>(self.e_saddr.val().index())
-                == self.l1_hdr.q.val().get_bits::<32>(208))
+                == self.s3_hdr.q.val().get_bits::<32>(208))
             & (self
-                .conns
-                .read_data
+                .s3_entry
+                .q
                 .val()
                 .get_bits::<32>(self.e_daddr.val().index())
-                == self.l1_hdr.q.val().get_bits::<32>(240))
+                == self.s3_hdr.q.val().get_bits::<32>(240))
             & (self
-                .conns
-                .read_data
+                .s3_entry
+                .q
                 .val()
                 .get_bits::<16>(self.e_sport.val().index())
-                == self.l1_hdr.q.val().get_bits::<16>(272))
+                == self.s3_hdr.q.val().get_bits::<16>(272))
             & (self
-                .conns
-                .read_data
+                .s3_entry
+                .q
                 .val()
                 .get_bits::<16>(self.e_dport.val().index())
-                == self.l1_hdr.q.val().get_bits::<16>(288))
+                == self.s3_hdr.q.val().get_bits::<16>(288))
             & (self
-                .conns
-                .read_data
+                .s3_entry
+                .q
                 .val()
                 .get_bits::<8>(self.e_proto.val().index())
-                == self.l1_hdr.q.val().get_bits::<8>(184));
+                == self.s3_hdr.q.val().get_bits::<8>(184));
+        self.s4_hit.d.next = self.hit.val();
         // Sequence deltas (numbers: lane-order fields byte-swapped). after(a, b) is
         // "a - b is positive as a 32-bit signed number".
-        self.seq_n.next = (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(304)) << 24)
-            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(312)) << 16)
-            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(320)) << 8)
-            | bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(328));
-        self.ack_n.next = (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(336)) << 24)
-            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(344)) << 16)
-            | (bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(352)) << 8)
-            | bit_cast::<32, 8>(self.l1_hdr.q.val().get_bits::<8>(360));
-        self.ip_len_n.next = (bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(128)) << 8)
-            | bit_cast::<16, 8>(self.l1_hdr.q.val().get_bits::<8>(136));
-        // UDP: an 8-byte header, no sequence numbers (the deltas never apply)
-        self.l1_udp.next = self.l1_hdr.q.val().get_bits::<8>(184) == 17;
-        if self.l1_udp.val() {
-            self.tcp_hlen.next = 8.into();
-        } else {
-            self.tcp_hlen.next = bit_cast::<16, 4>(self.l1_hdr.q.val().get_bits::<4>(372)) << 2;
-        }
-        self.ack_flag.next = self.l1_hdr.q.val().get_bit(380) & !self.l1_udp.val();
-        self.ts_only.next = (self.tcp_hlen.val() == 32)
-            & (self.l1_hdr.q.val().get_bits::<32>(432) == self.ts_opts.val());
-        self.seq_en.next = self
-            .conns
-            .read_data
-            .val()
-            .get_bit(self.e_seq_en.val().index())
-            & !self.l1_udp.val();
-        self.ack_en.next = self
-            .conns
-            .read_data
-            .val()
-            .get_bit(self.e_ack_en.val().index())
-            & !self.l1_udp.val();
+        self.seq_n3.next = (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(304)) << 24)
+            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(312)) << 16)
+            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(320)) << 8)
+            | bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(328));
+        self.ack_n3.next = (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(336)) << 24)
+            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(344)) << 16)
+            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(352)) << 8)
+            | bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(360));
+        self.udp3.next = self.s3_hflags.q.val().get_bit(0);
+        self.seq_en3.next =
+            self.s3_entry.q.val().get_bit(self.e_seq_en.val().index()) & !self.udp3.val();
         self.s_pos.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_seq_pos.val().index());
         self.s_before.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_seq_before.val().index());
         self.s_after.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_seq_after.val().index());
         self.s_floor.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_seq_floor.val().index());
-        self.a_pos.next = self
-            .conns
-            .read_data
-            .val()
-            .get_bits::<32>(self.e_ack_pos.val().index());
         self.a_before.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_ack_before.val().index());
         self.a_after.next = self
-            .conns
-            .read_data
+            .s3_entry
+            .q
             .val()
             .get_bits::<32>(self.e_ack_after.val().index());
+        self.d_seq.next = self.seq_n3.val() - self.s_pos.val();
+        self.d_seq_floor.next = self.seq_n3.val() - self.s_floor.val();
+        self.s4_seq_after.d.next =
+            !self.d_seq.val().get_bit(31) & (self.seq_n3.val() != self.s_pos.val());
+        self.s4_seq_hist.d.next = self.seq_en3.val()
+            & (self.s_floor.val() != self.s_pos.val())
+            & (self.d_seq_floor.val().get_bit(31) | (self.seq_n3.val() == self.s_floor.val()));
+        // both candidates of each fixed number, chosen in cycle 5
+        self.s4_seq_pa.d.next = self.seq_n3.val() + self.s_after.val();
+        self.s4_seq_pb.d.next = self.seq_n3.val() + self.s_before.val();
+        self.s4_a_orig.d.next = self.ack_n3.val() - self.a_before.val();
+        self.s4_ack_ma.d.next = self.ack_n3.val() - self.a_after.val();
+        self.s4_app.d.next = self
+            .s3_entry
+            .q
+            .val()
+            .get_bit(self.e_app_bound.val().index())
+            & self.s3_hflags.q.val().get_bit(3);
+        // The rewrite's address and port: forward with a seq/ack delta rewrites at the DNAT
+        // positions with unchanged values.
+        self.action3.next = self
+            .s3_entry
+            .q
+            .val()
+            .get_bits::<2>(self.e_action.val().index());
+        if self.action3.val() == 2 {
+            self.old_addr.next = self.s3_hdr.q.val().get_bits::<32>(208);
+            self.old_port.next = self.s3_hdr.q.val().get_bits::<16>(272);
+        } else {
+            self.old_addr.next = self.s3_hdr.q.val().get_bits::<32>(240);
+            self.old_port.next = self.s3_hdr.q.val().get_bits::<16>(288);
+        }
+        self.new_addr.next = self
+            .s3_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_nat_addr.val().index());
+        self.new_port.next = self
+            .s3_entry
+            .q
+            .val()
+            .get_bits::<16>(self.e_nat_port.val().index());
+        if self.action3.val() == 0 {
+            self.new_addr.next = self.old_addr.val();
+            self.new_port.next = self.old_port.val();
+        }
+        self.s4_new_addr.d.next = self.new_addr.val();
+        self.s4_new_port.d.next = self.new_port.val();
+        // RFC 1624 terms (sums of 16-bit words, folded at the end): the old values complemented,
+        // the new ones as they are.
+        self.n_ip_csum.next = !self.s3_hdr.q.val().get_bits::<16>(192);
+        if self.udp3.val() {
+            self.l4_csum3.next = self.s3_hdr.q.val().get_bits::<16>(320);
+        } else {
+            self.l4_csum3.next = self.s3_hdr.q.val().get_bits::<16>(400);
+        }
+        self.n_l4_csum.next = !self.l4_csum3.val();
+        self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
+        self.n_old_hi.next = !self.old_addr.val().get_bits::<16>(16);
+        self.n_old_port.next = !self.old_port.val();
+        self.n_os_lo.next = !self.s3_hdr.q.val().get_bits::<16>(304);
+        self.n_os_hi.next = !self.s3_hdr.q.val().get_bits::<16>(320);
+        self.n_oa_lo.next = !self.s3_hdr.q.val().get_bits::<16>(336);
+        self.n_oa_hi.next = !self.s3_hdr.q.val().get_bits::<16>(352);
+        // shared by both checksums: the address change
+        self.s4_x.d.next = (bit_cast::<20, 16>(self.n_old_lo.val())
+            + bit_cast::<20, 16>(self.n_old_hi.val()))
+            + (bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16)));
+        self.s4_pc.d.next = (bit_cast::<20, 16>(self.n_old_port.val())
+            + bit_cast::<20, 16>(self.new_port.val()))
+            + bit_cast::<20, 16>(self.n_l4_csum.val());
+        self.s4_ipc.d.next = bit_cast::<20, 16>(self.n_ip_csum.val());
+        // the old sequence and ack numbers (TCP only; UDP has no such fields)
+        self.s4_sa12.d.next = 0.into();
+        if !self.udp3.val() {
+            self.s4_sa12.d.next = (bit_cast::<20, 16>(self.n_os_lo.val())
+                + bit_cast::<20, 16>(self.n_os_hi.val()))
+                + (bit_cast::<20, 16>(self.n_oa_lo.val()) + bit_cast::<20, 16>(self.n_oa_hi.val()));
+        }
+        self.s4_valid.d.next = self.s3_valid.q.val();
+        self.s4_hdr.d.next = self.s3_hdr.q.val();
+        self.s4_user.d.next = self.s3_user.q.val();
+        self.s4_index.d.next = self.s3_index.q.val();
+        self.s4_hflags.d.next = self.s3_hflags.q.val();
+        self.s4_reason.d.next = self.s3_reason.q.val();
+        self.s4_entry.d.next = self.s3_entry.q.val();
+
+        // ---- cycle 4: ack deltas, history; checksum sums ----
+        self.a_pos.next = self
+            .s4_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_ack_pos.val().index());
         self.a_floor.next = self
-            .conns
-            .read_data
+            .s4_entry
+            .q
             .val()
             .get_bits::<32>(self.e_ack_floor.val().index());
-        self.d_seq.next = self.seq_n.val() - self.s_pos.val();
-        self.d_seq_floor.next = self.seq_n.val() - self.s_floor.val();
-        self.a_orig.next = self.ack_n.val() - self.a_before.val();
-        self.d_ack.next = self.a_orig.val() - self.a_pos.val();
-        self.d_ack_floor.next = self.a_orig.val() - self.a_floor.val();
-        self.seq_hist.next = self.seq_en.val()
-            & (self.s_floor.val() != self.s_pos.val())
-            & (self.d_seq_floor.val().get_bit(31) | (self.d_seq_floor.val() == 0));
-        self.ack_hist.next = self.ack_en.val()
-            & self.ack_flag.val()
+        self.d_ack.next = self.s4_a_orig.q.val() - self.a_pos.val();
+        self.d_ack_floor.next = self.s4_a_orig.q.val() - self.a_floor.val();
+        self.ack_en4.next = self.s4_entry.q.val().get_bit(self.e_ack_en.val().index())
+            & !self.s4_hflags.q.val().get_bit(0);
+        self.ack_hist.next = self.ack_en4.val()
+            & self.s4_hflags.q.val().get_bit(1)
             & (self.a_floor.val() != self.a_pos.val())
-            & (self.d_ack_floor.val().get_bit(31) | (self.d_ack_floor.val() == 0));
-        self.hist.next = self.seq_hist.val() | self.ack_hist.val();
-        self.seq_fixed.next = self.seq_n.val();
-        if self.seq_en.val() & !self.hist.val() {
-            if !self.d_seq.val().get_bit(31) & (self.d_seq.val() != 0) {
-                self.seq_fixed.next = self.seq_n.val() + self.s_after.val();
+            & (self.d_ack_floor.val().get_bit(31) | (self.s4_a_orig.q.val() == self.a_floor.val()));
+        self.s5_ack_after.d.next =
+            !self.d_ack.val().get_bit(31) & (self.s4_a_orig.q.val() != self.a_pos.val());
+        self.s5_hist.d.next = self.s4_seq_hist.q.val() | self.ack_hist.val();
+        self.s5_ip_sum.d.next = self.s4_x.q.val() + self.s4_ipc.q.val();
+        self.s5_t1.d.next = self.s4_x.q.val() + self.s4_pc.q.val() + self.s4_sa12.q.val();
+        self.s5_valid.d.next = self.s4_valid.q.val();
+        self.s5_hdr.d.next = self.s4_hdr.q.val();
+        self.s5_user.d.next = self.s4_user.q.val();
+        self.s5_index.d.next = self.s4_index.q.val();
+        self.s5_hflags.d.next = self.s4_hflags.q.val();
+        self.s5_reason.d.next = self.s4_reason.q.val();
+        self.s5_entry.d.next = self.s4_entry.q.val();
+        self.s5_hit.d.next = self.s4_hit.q.val();
+        self.s5_seq_after.d.next = self.s4_seq_after.q.val();
+        self.s5_app.d.next = self.s4_app.q.val();
+        self.s5_a_orig.d.next = self.s4_a_orig.q.val();
+        self.s5_seq_pa.d.next = self.s4_seq_pa.q.val();
+        self.s5_seq_pb.d.next = self.s4_seq_pb.q.val();
+        self.s5_ack_ma.d.next = self.s4_ack_ma.q.val();
+        self.s5_new_addr.d.next = self.s4_new_addr.q.val();
+        self.s5_new_port.d.next = self.s4_new_port.q.val();
+
+        // ---- cycle 5: fixed numbers, the reasons a hit still goes to the host, decision ----
+        self.seq_n5.next = (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(304)) << 24)
+            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(312)) << 16)
+            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(320)) << 8)
+            | bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(328));
+        self.ack_n5.next = (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(336)) << 24)
+            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(344)) << 16)
+            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(352)) << 8)
+            | bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(360));
+        self.seq_en5.next = self.s5_entry.q.val().get_bit(self.e_seq_en.val().index())
+            & !self.s5_hflags.q.val().get_bit(0);
+        self.ack_en5.next = self.s5_entry.q.val().get_bit(self.e_ack_en.val().index())
+            & !self.s5_hflags.q.val().get_bit(0);
+        self.seq_fixed.next = self.seq_n5.val();
+        if self.seq_en5.val() & !self.s5_hist.q.val() {
+            if self.s5_seq_after.q.val() {
+                self.seq_fixed.next = self.s5_seq_pa.q.val();
             } else {
-                self.seq_fixed.next = self.seq_n.val() + self.s_before.val();
+                self.seq_fixed.next = self.s5_seq_pb.q.val();
             }
         }
-        self.ack_fixed.next = self.ack_n.val();
-        if self.ack_en.val() & self.ack_flag.val() & !self.hist.val() {
-            if !self.d_ack.val().get_bit(31) & (self.d_ack.val() != 0) {
-                self.ack_fixed.next = self.ack_n.val() - self.a_after.val();
+        self.ack_fixed.next = self.ack_n5.val();
+        if self.ack_en5.val() & self.s5_hflags.q.val().get_bit(1) & !self.s5_hist.q.val() {
+            if self.s5_ack_after.q.val() {
+                self.ack_fixed.next = self.s5_ack_ma.q.val();
             } else {
-                self.ack_fixed.next = self.ack_n.val() - self.a_before.val();
+                self.ack_fixed.next = self.s5_a_orig.q.val();
             }
         }
         self.hit_reason.next = self.r_none.val();
-        if self
-            .conns
-            .read_data
-            .val()
-            .get_bit(self.e_app_bound.val().index())
-            & (self.ip_len_n.val() > self.tcp_hlen.val() + 20)
-        {
+        if self.s5_app.q.val() {
             self.hit_reason.next = self.r_app_payload.val();
-        } else if self.hist.val() {
+        } else if self.s5_hist.q.val() {
             self.hit_reason.next = self.r_seq_history.val();
-        } else if self.ack_en.val()
-            & self.ack_flag.val()
-            & (self.tcp_hlen.val() > 20)
-            & !self.ts_only.val()
-        {
+        } else if self.ack_en5.val() & self.s5_hflags.q.val().get_bit(2) {
             self.hit_reason.next = self.r_ack_options.val();
         }
-        self.l2_seq.d.next = self.seq_fixed.val();
-        self.l2_ack.d.next = self.ack_fixed.val();
+        self.lookup_ok5.next = (self.s5_reason.q.val() == self.r_none.val())
+            | (self.s5_reason.q.val() == self.r_syn.val());
         // The bucket is reported only for frames that were looked up.
         self.decision.next = 0.into();
-        if self.lookup_ok.val() {
-            self.decision.next = bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val();
+        if self.lookup_ok5.val() {
+            self.decision.next = bit_cast::<64, 16>(self.s5_index.q.val()) << self.s_index.val();
         }
-        if self.hit.val() {
-            self.decision.next = (bit_cast::<64, 16>(self.l1_index.q.val()) << self.s_index.val())
+        if self.s5_hit.q.val() {
+            self.decision.next = (bit_cast::<64, 16>(self.s5_index.q.val()) << self.s_index.val())
                 | self.k_hit.val();
         }
-        if (self.l1_user.q.val() & self.u_from_host.val()) != 0 {
+        if (self.s5_user.q.val() & self.u_from_host.val()) != 0 {
             // Host frames are never exceptions: rewritten on a hit unless bypassing, else sent
             // unchanged on the port of their descriptor.
-            if self.hit.val() & ((self.l1_user.q.val() & self.u_bypass.val()) == 0) {
+            if self.s5_hit.q.val() & ((self.s5_user.q.val() & self.u_bypass.val()) == 0) {
                 self.decision.next = self.decision.val()
                     | self.k_rewrite.val()
                     | (bit_cast::<64, 2>(
-                        self.conns
-                            .read_data
+                        self.s5_entry
+                            .q
                             .val()
                             .get_bits::<2>(self.e_egress.val().index()),
                     ) << self.s_port.val());
             } else {
                 self.decision.next = self.decision.val()
-                    | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0))
+                    | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0))
                         << self.s_port.val());
             }
-        } else if self.hit.val()
-            & (self.l1_reason.q.val() == self.r_none.val())
+        } else if self.s5_hit.q.val()
+            & (self.s5_reason.q.val() == self.r_none.val())
             & (self.hit_reason.val() != self.r_none.val())
         {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
                 | (bit_cast::<64, 8>(self.hit_reason.val()) << self.s_reason.val());
-        } else if self.hit.val() & (self.l1_reason.q.val() == self.r_none.val()) {
+        } else if self.s5_hit.q.val() & (self.s5_reason.q.val() == self.r_none.val()) {
             self.decision.next = self.decision.val()
                 | self.k_rewrite.val()
                 | self.k_fastpath.val()
                 | (bit_cast::<64, 2>(
-                    self.conns
-                        .read_data
+                    self.s5_entry
+                        .q
                         .val()
                         .get_bits::<2>(self.e_egress.val().index()),
                 ) << self.s_port.val());
-        } else if self.l1_reason.q.val() == self.r_none.val() {
+        } else if self.s5_reason.q.val() == self.r_none.val() {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
                 | (bit_cast::<64, 8>(self.r_miss.val()) << self.s_reason.val());
         } else {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.l1_user.q.val().get_bits::<2>(0)) << self.s_port.val())
-                | (bit_cast::<64, 8>(self.l1_reason.q.val()) << self.s_reason.val());
+                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 8>(self.s5_reason.q.val()) << self.s_reason.val());
         }
-        self.l2_valid.d.next = self.l1_valid.q.val();
-        self.l2_hdr.d.next = self.l1_hdr.q.val();
-        self.l2_entry.d.next = self.conns.read_data.val();
-        self.l2_dec.d.next = self.decision.val();
+        self.s6_dec.d.next = self.decision.val();
+        self.s6_seq.d.next = self.seq_fixed.val();
+        self.s6_ack.d.next = self.ack_fixed.val();
+        // the new sequence and ack numbers' checksum terms (lane order)
+        self.seq_lane5.next = (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(24));
+        self.ack_lane5.next = (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(24));
+        self.s6_sa3.d.next = 0.into();
+        self.s6_sa4.d.next = 0.into();
+        if !self.s5_hflags.q.val().get_bit(0) {
+            self.s6_sa3.d.next = bit_cast::<20, 16>(self.seq_lane5.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.seq_lane5.val().get_bits::<16>(16));
+            self.s6_sa4.d.next = bit_cast::<20, 16>(self.ack_lane5.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.ack_lane5.val().get_bits::<16>(16));
+        }
+        // first fold of the IPv4 checksum update
+        self.s6_ip_f1.d.next = bit_cast::<20, 16>(self.s5_ip_sum.q.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.s5_ip_sum.q.val().get_bits::<4>(16));
+        self.s6_valid.d.next = self.s5_valid.q.val();
+        self.s6_hdr.d.next = self.s5_hdr.q.val();
+        self.s6_hflags.d.next = self.s5_hflags.q.val();
+        self.s6_entry.d.next = self.s5_entry.q.val();
+        self.s6_t1.d.next = self.s5_t1.q.val();
+        self.s6_new_addr.d.next = self.s5_new_addr.q.val();
+        self.s6_new_port.d.next = self.s5_new_port.q.val();
 
-        // ---- L2: rewrite ----
-        self.action.next = self
-            .l2_entry
+        // ---- cycle 6: the TCP/UDP checksum sum ----
+        self.s7_tcp_sum.d.next = self.s6_t1.q.val() + self.s6_sa3.q.val() + self.s6_sa4.q.val();
+        self.s7_valid.d.next = self.s6_valid.q.val();
+        self.s7_hdr.d.next = self.s6_hdr.q.val();
+        self.s7_hflags.d.next = self.s6_hflags.q.val();
+        self.s7_entry.d.next = self.s6_entry.q.val();
+        self.s7_dec.d.next = self.s6_dec.q.val();
+        self.s7_seq.d.next = self.s6_seq.q.val();
+        self.s7_ack.d.next = self.s6_ack.q.val();
+        self.s7_ip_f1.d.next = self.s6_ip_f1.q.val();
+        self.s7_new_addr.d.next = self.s6_new_addr.q.val();
+        self.s7_new_port.d.next = self.s6_new_port.q.val();
+
+        // ---- cycle 7: its first fold; which fields the rewrite replaces ----
+        self.s8_tcp_f1.d.next = bit_cast::<20, 16>(self.s7_tcp_sum.q.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.s7_tcp_sum.q.val().get_bits::<4>(16));
+        self.s8_full.d.next = (self
+            .s7_entry
+            .q
+            .val()
+            .get_bits::<2>(self.e_action.val().index())
+            != 0)
+            | (!self.s7_hflags.q.val().get_bit(0)
+                & (self.s7_entry.q.val().get_bit(self.e_seq_en.val().index())
+                    | self.s7_entry.q.val().get_bit(self.e_ack_en.val().index())));
+        self.s8_l4zero.d.next =
+            self.s7_hflags.q.val().get_bit(0) & (self.s7_hdr.q.val().get_bits::<16>(320) == 0);
+        self.s8_valid.d.next = self.s7_valid.q.val();
+        self.s8_hdr.d.next = self.s7_hdr.q.val();
+        self.s8_hflags.d.next = self.s7_hflags.q.val();
+        self.s8_entry.d.next = self.s7_entry.q.val();
+        self.s8_dec.d.next = self.s7_dec.q.val();
+        self.s8_seq.d.next = self.s7_seq.q.val();
+        self.s8_ack.d.next = self.s7_ack.q.val();
+        self.s8_ip_f1.d.next = self.s7_ip_f1.q.val();
+        self.s8_new_addr.d.next = self.s7_new_addr.q.val();
+        self.s8_new_port.d.next = self.s7_new_port.q.val();
+
+        // ---- cycle 8: second folds, the rewritten window ----
+        // After the first fold f (at most 0xFFFF + 0xF) the end-around carry f[16] only ever
+        // lands in a low nibble of at most 0xE, so the second fold is a 4-bit increment.
+        self.action8.next = self
+            .s8_entry
             .q
             .val()
             .get_bits::<2>(self.e_action.val().index());
-        self.new_addr.next = self
-            .l2_entry
-            .q
-            .val()
-            .get_bits::<32>(self.e_nat_addr.val().index());
-        self.new_port.next = self
-            .l2_entry
-            .q
-            .val()
-            .get_bits::<16>(self.e_nat_port.val().index());
-        // Forward with a seq/ack delta rewrites at the DNAT positions with unchanged values.
-        self.l2_udp.next = self.l2_hdr.q.val().get_bits::<8>(184) == 17;
-        self.full.next = (self.action.val() != 0)
-            | (!self.l2_udp.val()
-                & (self.l2_entry.q.val().get_bit(self.e_seq_en.val().index())
-                    | self.l2_entry.q.val().get_bit(self.e_ack_en.val().index())));
-        if self.action.val() == 2 {
-            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(208);
-            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(272);
-        } else {
-            self.old_addr.next = self.l2_hdr.q.val().get_bits::<32>(240);
-            self.old_port.next = self.l2_hdr.q.val().get_bits::<16>(288);
-        }
-        if self.action.val() == 0 {
-            self.new_addr.next = self.old_addr.val();
-            self.new_port.next = self.old_port.val();
-        }
-        self.seq_lane.next = (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(0)) << 24)
-            | (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(8)) << 16)
-            | (bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(16)) << 8)
-            | bit_cast::<32, 8>(self.l2_seq.q.val().get_bits::<8>(24));
-        self.ack_lane.next = (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(0)) << 24)
-            | (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(8)) << 16)
-            | (bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(16)) << 8)
-            | bit_cast::<32, 8>(self.l2_ack.q.val().get_bits::<8>(24));
-        self.n_os_lo.next = !self.l2_hdr.q.val().get_bits::<16>(304);
-        self.n_os_hi.next = !self.l2_hdr.q.val().get_bits::<16>(320);
-        self.n_oa_lo.next = !self.l2_hdr.q.val().get_bits::<16>(336);
-        self.n_oa_hi.next = !self.l2_hdr.q.val().get_bits::<16>(352);
-        self.n_ip_csum.next = !self.l2_hdr.q.val().get_bits::<16>(192);
-        if self.l2_udp.val() {
-            self.l4_csum.next = self.l2_hdr.q.val().get_bits::<16>(320);
-        } else {
-            self.l4_csum.next = self.l2_hdr.q.val().get_bits::<16>(400);
-        }
-        self.n_tcp_csum.next = !self.l4_csum.val();
-        self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
-        self.n_old_hi.next = !self.old_addr.val().get_bits::<16>(16);
-        self.n_old_port.next = !self.old_port.val();
-        self.ip_upd.next = bit_cast::<20, 16>(self.n_ip_csum.val())
-            + bit_cast::<20, 16>(self.n_old_lo.val())
-            + bit_cast::<20, 16>(self.n_old_hi.val())
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16));
-        self.ip_upd1.next = bit_cast::<20, 16>(self.ip_upd.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.ip_upd.val().get_bits::<4>(16));
-        self.ip_upd2.next = bit_cast::<20, 16>(self.ip_upd1.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.ip_upd1.val().get_bits::<4>(16));
-        self.ip_sum16.next = self.ip_upd2.val().get_bits::<16>(0);
-        self.ip_csum_new.next = !self.ip_sum16.val();
-        // seq/ack terms (TCP only; UDP has no such fields)
-        self.sa_upd.next = bit_cast::<20, 16>(self.n_os_lo.val())
-            + bit_cast::<20, 16>(self.n_os_hi.val())
-            + bit_cast::<20, 16>(self.n_oa_lo.val())
-            + bit_cast::<20, 16>(self.n_oa_hi.val())
-            + bit_cast::<20, 16>(self.seq_lane.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.seq_lane.val().get_bits::<16>(16))
-            + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.ack_lane.val().get_bits::<16>(16));
-        if self.l2_udp.val() {
-            self.sa_upd.next = 0.into();
-        }
-        self.tcp_upd.next = bit_cast::<20, 16>(self.n_tcp_csum.val())
-            + bit_cast::<20, 16>(self.n_old_lo.val())
-            + bit_cast::<20, 16>(self.n_old_hi.val())
-            + bit_cast::<20, 16>(self.n_old_port.val())
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
-            + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16))
-            + bit_cast::<20, 16>(self.new_port.val())
-            + self.sa_upd.val();
-        self.tcp_upd1.next = bit_cast::<20, 16>(self.tcp_upd.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.tcp_upd.val().get_bits::<4>(16));
-        self.tcp_upd2.next = bit_cast::<20, 16>(self.tcp_upd1.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.tcp_upd1.val().get_bits::<4>(16));
-        self.tcp_sum16.next = self.tcp_upd2.val().get_bits::<16>(0);
-        self.tcp_csum_new.next = !self.tcp_sum16.val();
+        self.udp8.next = self.s8_hflags.q.val().get_bit(0);
+        self.ip_nib.next = self.s8_ip_f1.q.val().get_bits::<4>(0)
+            + bit_cast::<4, 1>(self.s8_ip_f1.q.val().get_bits::<1>(16));
+        self.ip_fold2.next = (self.s8_ip_f1.q.val().get_bits::<16>(0) & 0xFFF0)
+            | bit_cast::<16, 4>(self.ip_nib.val());
+        self.ip_csum_new.next = !self.ip_fold2.val();
+        self.tcp_nib.next = self.s8_tcp_f1.q.val().get_bits::<4>(0)
+            + bit_cast::<4, 1>(self.s8_tcp_f1.q.val().get_bits::<1>(16));
+        self.tcp_fold2.next = (self.s8_tcp_f1.q.val().get_bits::<16>(0) & 0xFFF0)
+            | bit_cast::<16, 4>(self.tcp_nib.val());
+        // the second fold is 0xFFFF exactly when the first one is
+        self.tcp_is_ffff.next = self.s8_tcp_f1.q.val().get_bits::<17>(0) == 0xFFFF;
+        self.tcp_csum_new.next = !self.tcp_fold2.val();
         // UDP: a zero checksum means "none" and stays zero; a computed zero is sent as 0xFFFF
-        if self.l2_udp.val() & (self.l4_csum.val() == 0) {
+        if self.udp8.val() & self.s8_l4zero.q.val() {
             self.tcp_csum_new.next = 0.into();
-        } else if self.l2_udp.val() & (self.tcp_sum16.val() == 0xFFFF) {
+        } else if self.udp8.val() & self.tcp_is_ffff.val() {
             self.tcp_csum_new.next = 0xFFFF.into();
         }
+        self.seq_lane.next = (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(24));
+        self.ack_lane.next = (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(24));
         self.macs.next = bit_cast::<HDR_BITS, 48>(
-            self.l2_entry
+            self.s8_entry
                 .q
                 .val()
                 .get_bits::<48>(self.e_dmac.val().index()),
         ) | (bit_cast::<HDR_BITS, 48>(
-            self.l2_entry
+            self.s8_entry
                 .q
                 .val()
                 .get_bits::<48>(self.e_smac.val().index()),
         ) << 48);
-        if !self.full.val() {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
-        } else if self.l2_udp.val() & (self.action.val() == 2) {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_snat_udp.val())
+        if !self.s8_full.q.val() {
+            self.fields.next = (self.s8_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
+        } else if self.udp8.val() & (self.action8.val() == 2) {
+            self.fields.next = (self.s8_hdr.q.val() & self.keep_snat_udp.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 208)
-                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 272)
+                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 272)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
-        } else if self.l2_udp.val() {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat_udp.val())
+        } else if self.udp8.val() {
+            self.fields.next = (self.s8_hdr.q.val() & self.keep_dnat_udp.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
-                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
+                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 288)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
-        } else if self.action.val() == 2 {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_snat.val())
+        } else if self.action8.val() == 2 {
+            self.fields.next = (self.s8_hdr.q.val() & self.keep_snat.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 208)
-                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 272)
+                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 272)
                 | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
                 | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         } else {
-            self.fields.next = (self.l2_hdr.q.val() & self.keep_dnat.val())
+            self.fields.next = (self.s8_hdr.q.val() & self.keep_dnat.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.new_addr.val()) << 240)
-                | (bit_cast::<HDR_BITS, 16>(self.new_port.val()) << 288)
+                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 288)
                 | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
                 | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         }
-        self.m_valid.next = self.l2_valid.q.val();
-        self.m_dec.next = self.l2_dec.q.val();
-        if self.l2_dec.q.val().get_bit(self.s_rewrite.val().index()) {
-            self.m_hdr.next = self.fields.val();
+        self.s9_valid.d.next = self.s8_valid.q.val();
+        self.s9_dec.d.next = self.s8_dec.q.val();
+        if self.s8_dec.q.val().get_bit(self.s_rewrite.val().index()) {
+            self.s9_hdr.d.next = self.fields.val();
         } else {
-            self.m_hdr.next = self.l2_hdr.q.val();
+            self.s9_hdr.d.next = self.s8_hdr.q.val();
         }
+        // ---- to emit, from registers ----
+        self.m_valid.next = self.s9_valid.q.val();
+        self.m_dec.next = self.s9_dec.q.val();
+        self.m_hdr.next = self.s9_hdr.q.val();
     }
 }

@@ -8,8 +8,10 @@
 //! write logic, RAM, eight flip-flops) that RustHDL re-evaluates on every settle pass, with the
 //! data word copied through six signals: for the wide FIFOs of `emit` that dominated the
 //! simulation time. Here the Rust model is a few lines run at the clock edge, and the Verilog is
-//! the same structure written out in one module (a RAM with a registered read port and three
-//! pointer registers).
+//! the same behaviour written out in one module, arranged for timing: `empty` comes from a
+//! register, and the words at the read pointer and after it are both read from registered
+//! addresses (two read ports, i.e. the memory twice in LUT RAM) so that the look-ahead choice is
+//! a multiplexer in front of `data_out` instead of logic on the memory's address inputs.
 
 use rust_hdl::prelude::*;
 
@@ -86,19 +88,25 @@ impl<D: Synth, const N: usize> Logic for Fifo<D, N> {
             "\
 reg [{dmax}:0] mem[{amax}:0];
 reg [{n}:0] read_ptr;
+reg [{n}:0] read_ptr_p1;
 reg [{n}:0] write_ptr;
 reg [{n}:0] write_ptr_delayed;
-wire is_empty = (read_ptr == write_ptr_delayed);
+reg is_empty;
 wire is_full = ~is_empty & (read_ptr[{nm1}:0] == write_ptr[{nm1}:0]);
 wire reading = read & ~is_empty;
-wire [{n}:0] read_ptr_next = read_ptr + {np1}'d1;
 wire [{n}:0] write_ptr_next = write_ptr + {np1}'d1;
-wire [{nm1}:0] read_addr = reading ? read_ptr_next[{nm1}:0] : read_ptr[{nm1}:0];
+wire [{n}:0] read_ptr_after = reading ? read_ptr_p1 : read_ptr;
+// Both candidate head words are read from registered addresses; `reading` only selects between
+// them in front of `data_out` (it never reaches the memory's address inputs).
+wire [{dmax}:0] word_here = mem[read_ptr[{nm1}:0]];
+wire [{dmax}:0] word_next = mem[read_ptr_p1[{nm1}:0]];
 
 initial begin
    read_ptr = {np1}'d0;
+   read_ptr_p1 = {np1}'d1;
    write_ptr = {np1}'d0;
    write_ptr_delayed = {np1}'d0;
+   is_empty = 1'b1;
    data_out = {zero:x};
 end
 
@@ -107,14 +115,17 @@ always @(*) begin
 end
 
 always @(posedge clock) begin
-   data_out <= mem[read_addr];
+   data_out <= reading ? word_next : word_here;
    if (write & ~is_full) begin
       mem[write_ptr[{nm1}:0]] <= data_in;
       write_ptr <= write_ptr_next;
    end
    write_ptr_delayed <= write_ptr;
+   // empty next cycle: the read pointer then against the write pointer then delayed
+   is_empty <= (read_ptr_after == write_ptr);
    if (reading) begin
-      read_ptr <= read_ptr_next;
+      read_ptr <= read_ptr_p1;
+      read_ptr_p1 <= read_ptr_p1 + {np1}'d1;
    end
 end
 ",
