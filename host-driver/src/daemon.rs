@@ -2260,20 +2260,7 @@ mod tests {
         .unwrap();
         drv.write_entry(stray_bucket, &stray).unwrap();
         drop(drv);
-        std::mem::forget(d); // no clean stop: nothing more is written
-
-        let reopen = |cfg: DaemonConfig| {
-            let driver = Driver::open_with(
-                nic.clone(),
-                crate::driver::DriverConfig {
-                    clear_table: false,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-            Daemon::new(driver, cfg).unwrap()
-        };
-        let mut d2 = reopen(cfg.clone());
+        let mut d2 = super::ipvs_tests::reopen(&nic, d, cfg.clone());
         let r = d2.restored();
         assert_eq!(
             (
@@ -2320,9 +2307,8 @@ mod tests {
         assert_eq!(seq, next + 2, "numbered after the first rewrite's +2 bytes");
 
         // without the snapshot: the NIC's table alone gives the connection and its delta
-        std::mem::forget(d2);
         std::fs::remove_file(&state).unwrap();
-        let d3 = reopen(cfg);
+        let d3 = super::ipvs_tests::reopen(&nic, d2, cfg);
         let r = d3.restored();
         assert_eq!((r.connections, r.from_snapshot, r.bindings), (1, 0, 1));
         let newest = d3.binding(&id).unwrap().seq_adj().out_seq.newest();
@@ -2959,7 +2945,11 @@ mod ipvs_tests {
 
     /// The daemon of `setup` stops without a word; a new one opens the same NIC keeping its
     /// table (and its flow hash key).
-    fn reopen(nic: &Arc<FakeNic>, d: Daemon<FakeNic>, cfg: DaemonConfig) -> Daemon<FakeNic> {
+    pub(super) fn reopen(
+        nic: &Arc<FakeNic>,
+        d: Daemon<FakeNic>,
+        cfg: DaemonConfig,
+    ) -> Daemon<FakeNic> {
         std::mem::forget(d); // no clean stop: nothing more is written
         let driver = Driver::open_with(
             nic.clone(),

@@ -64,6 +64,26 @@ fn ok(socket: &Path, args: &[&str]) -> String {
 }
 
 /// A capture to replay: each frame at its time (replay is relative to the first frame).
+/// Write the frames for port 0 and port 1 (sorted by time) as captures in `dir`, and the `[sim]`
+/// attachments that replay them and capture what the NIC sends (`out0.pcap`, `out1.pcap`).
+fn pcap_attachments(
+    dir: &Path,
+    mut p0: Vec<(Duration, Vec<u8>)>,
+    mut p1: Vec<(Duration, Vec<u8>)>,
+) -> String {
+    p0.sort_by_key(|f| f.0);
+    p1.sort_by_key(|f| f.0);
+    write_pcap(&dir.join("p0.pcap"), &p0);
+    write_pcap(&dir.join("p1.pcap"), &p1);
+    format!(
+        r#"attach = [
+  "0=pcap:{d}/p0.pcap,{d}/out0.pcap",
+  "1=pcap:{d}/p1.pcap,{d}/out1.pcap",
+]"#,
+        d = dir.display()
+    )
+}
+
 fn write_pcap(path: &Path, frames: &[(Duration, Vec<u8>)]) {
     let mut w = PcapWriter::new(File::create(path).unwrap()).unwrap();
     for (ts, f) in frames {
@@ -426,16 +446,7 @@ method = "masq"
                     p1.push((at, data_segment((REAL_MAC, P1_MAC), (REAL, 80), addr, i)));
                 }
             }
-            p0.sort_by_key(|f| f.0);
-            write_pcap(&dir.join("p0.pcap"), &p0);
-            write_pcap(&dir.join("p1.pcap"), &p1);
-            format!(
-                r#"attach = [
-  "0=pcap:{d}/p0.pcap,{d}/out0.pcap",
-  "1=pcap:{d}/p1.pcap,{d}/out1.pcap",
-]"#,
-                d = dir.display()
-            )
+            pcap_attachments(dir, p0, p1)
         },
     );
     let s = &d.socket;
@@ -636,16 +647,7 @@ method = "masq"
                 let answer = datagram((REAL_MAC, P1_MAC), (REAL, 53), addr, &[b'a', k as u8]);
                 p1.push((second + ms, answer));
             }
-            p0.sort_by_key(|f| f.0);
-            write_pcap(&dir.join("p0.pcap"), &p0);
-            write_pcap(&dir.join("p1.pcap"), &p1);
-            format!(
-                r#"attach = [
-  "0=pcap:{d}/p0.pcap,{d}/out0.pcap",
-  "1=pcap:{d}/p1.pcap,{d}/out1.pcap",
-]"#,
-                d = dir.display()
-            )
+            pcap_attachments(dir, p0, p1)
         },
     );
     let s = &d.socket;
