@@ -10,7 +10,7 @@ use crate::attach::Attachment;
 use crate::nic::{SimNic, SimStats};
 use crate::vcd::Window;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -100,6 +100,10 @@ struct Shared {
     wake: Condvar,
     stop: AtomicBool,
     irq: Mutex<Option<IrqHandler>>,
+    /// Host accesses waiting for the NIC. The runner lets them in between two batches before it
+    /// takes the NIC again: a mutex is not fair, and a runner that always has traffic would
+    /// otherwise re-take it at once and starve the host's register accesses for seconds.
+    host_waiting: AtomicUsize,
 }
 
 /// The bundled simulator, running.
@@ -129,6 +133,7 @@ impl Simulator {
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             irq: Mutex::new(None),
+            host_waiting: AtomicUsize::new(0),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
@@ -142,7 +147,10 @@ impl Simulator {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.host_waiting.fetch_add(1, Ordering::SeqCst);
+        let st = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.shared.host_waiting.fetch_sub(1, Ordering::SeqCst);
+        st
     }
 
     /// Attach something to a port.
@@ -251,6 +259,10 @@ fn run(shared: Arc<Shared>) {
                 {
                     h();
                 }
+            }
+            // the host first (registers, DMA memory): simulated time can wait, it cannot
+            while shared.host_waiting.load(Ordering::SeqCst) > 0 {
+                std::thread::yield_now();
             }
             st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
         } else {
