@@ -46,10 +46,19 @@ async fn run(args: Args) -> Result<ExitCode, String> {
     };
     let cli = args.sim.args(None);
     let (cfg, ports) = simcfg::merge(&file, &cli)?;
+    // The device first (its ports' TAPs, pcap files...), the socket last: the socket's
+    // existence is what tells a daemon, a unit or a test that the device is ready. A second
+    // vsnic-simd on a served socket is refused before it touches any port.
+    if std::os::unix::net::UnixStream::connect(&args.socket).is_ok() {
+        return Err(format!(
+            "socket {}: another vsnic-simd is serving this socket",
+            args.socket.display()
+        ));
+    }
+    let sim = simcfg::start_simulator("vsnic-simd", &cfg, &ports, args.sim.stats_every)?;
     let listener = vsnic_host::control::bind(&args.socket)
         .and_then(|l| l.into_std())
         .map_err(|e| format!("socket {}: {e}", args.socket.display()))?;
-    let sim = simcfg::start_simulator("vsnic-simd", &cfg, &ports, args.sim.stats_every)?;
     let stop = Arc::new(AtomicBool::new(false));
     let server = {
         let (sim, stop) = (sim.clone(), stop.clone());

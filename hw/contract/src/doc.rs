@@ -1,12 +1,13 @@
 //! Generates `docs/contract.md` from the definitions in this crate.
 
 use crate::regs::{Access, BLOCKS};
-use crate::{entry, exception, queue, stream, Layout, Reason};
+use crate::{activity, entry, exception, queue, stream, Layout, Reason};
 use core::fmt::{self, Write};
 
 /// Every packed layout of the contract.
 pub const LAYOUTS: &[Layout] = &[
     entry::LAYOUT,
+    activity::LAYOUT,
     exception::meta::LAYOUT,
     stream::LAYOUT,
     queue::exc_desc::LAYOUT,

@@ -16,6 +16,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod doc;
 pub mod entry;
 pub mod exception;

@@ -67,10 +67,13 @@ pub mod id {
 pub mod table {
     pub const BASE: u32 = 0x0100;
     pub const TYPE_ID: u32 = 0x5653_0002;
-    /// 1.1 added [`CMD_READ`] (1.0 tables are write-only).
-    pub const VERSION: u32 = 0x0001_0001;
+    /// 1.1 added [`CMD_READ`] (1.0 tables are write-only); 1.2 added per-bucket activity
+    /// ([`ACT0`], [`NOW`], `crate::activity`).
+    pub const VERSION: u32 = 0x0001_0002;
     /// The first minor version with [`CMD_READ`].
     pub const MINOR_READ: u32 = 1;
+    /// The first minor version with [`ACT0`] and [`NOW`].
+    pub const MINOR_ACTIVITY: u32 = 2;
     /// Command: bits 0..16 entry index, bit 31 write the staged entry to that index, else bit 30
     /// read that index's entry into the staging words.
     pub const CMD: u32 = 0x0C;
@@ -85,6 +88,11 @@ pub mod table {
     pub const HASH_KEY0: u32 = 0x10;
     /// First of `entry::WORDS` staging registers (word i at `DATA0 + 4 * i`).
     pub const DATA0: u32 = 0x20;
+    /// First of `activity::WORDS` read-only words (word i at `ACT0 + 4 * i`): the activity
+    /// record of the bucket of the last [`CMD_READ`], loaded with its entry.
+    pub const ACT0: u32 = 0x60;
+    /// The NIC's time, in units of 2^`activity::TICK_NS_LOG2` ns (read-only).
+    pub const NOW: u32 = 0x70;
 }
 
 /// Core counters (free-running, wrap at 2^32).
@@ -205,6 +213,18 @@ pub const BLOCKS: &[Block] = &[
                 table::DATA0,
                 Rw,
                 "entry staging words (see conn_entry layout); they keep their value across write commands, so a driver rewrites only the words that changed; a read command replaces them with the entry read",
+            ),
+            reg(
+                "ACT0..ACT3",
+                table::ACT0,
+                Ro,
+                "activity record (see activity layout) of the bucket of the last read command, loaded with its entry",
+            ),
+            reg(
+                "NOW",
+                table::NOW,
+                Ro,
+                "NIC time in units of 2^20 ns (the time base of activity.last_seen)",
             ),
         ],
     },
@@ -392,6 +412,16 @@ mod tests {
             r.name,
             std::format!("DATA0..DATA{}", crate::entry::WORDS - 1)
         );
+    }
+
+    #[test]
+    fn the_activity_words_follow_the_staging_words() {
+        assert_eq!(
+            table::ACT0,
+            table::DATA0 + 4 * crate::entry::WORDS as u32,
+            "ACT0 right after DATA15"
+        );
+        assert_eq!(table::NOW, table::ACT0 + 4 * crate::activity::WORDS as u32);
     }
 
     #[test]
