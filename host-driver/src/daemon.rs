@@ -57,7 +57,7 @@ use crate::control::{self, ControlMsg, Request, Response};
 use crate::driver::{Driver, DriverError, ExceptionFrame, TxMode};
 use crate::metrics;
 use crate::net::{self, Arp, ArpOp, Mac, MacFmt, Tcp, Udp, L3};
-use crate::nicstate::{EntryActivity, NicStateSource, NoNicState};
+use crate::nicstate::{ActivityTracker, EntryActivity, NicStateSource, NoNicState};
 use crate::sched::{SchedFlags, Scheduler};
 use crate::service::{
     ForwardMethod, Pick, Protocol, RealSpec, ServiceError, ServiceKey, ServiceSpec, Services,
@@ -213,6 +213,12 @@ pub struct DaemonConfig {
     /// Burst of new connections admitted at once (the bucket's size).
     #[serde(default = "defaults::new_conn_burst")]
     pub new_conn_burst: u32,
+    /// Activity records read per tick at most (NIC table 1.2): connections are swept in turn
+    /// until each has been read, then the sweep starts again. A connection about to expire is
+    /// always read first, so the budget bounds how soon FIN/RST and statistics are seen, never
+    /// whether a busy connection is kept.
+    #[serde(default = "defaults::activity_reads_per_tick")]
+    pub activity_reads_per_tick: usize,
 }
 
 mod defaults {
@@ -247,6 +253,11 @@ mod defaults {
     pub fn new_conn_burst() -> u32 {
         5_000
     }
+    /// A record is a command write and four reads: 16 k of them are ~65 ms of a tick on PCIe
+    /// (~1 µs per read) and a sweep of 64 k connections (128 k buckets) every 8 s.
+    pub fn activity_reads_per_tick() -> usize {
+        16_384
+    }
 }
 
 impl DaemonConfig {
@@ -267,6 +278,7 @@ impl DaemonConfig {
             poll_budget: defaults::poll_budget(),
             new_conn_rate: defaults::new_conn_rate(),
             new_conn_burst: defaults::new_conn_burst(),
+            activity_reads_per_tick: defaults::activity_reads_per_tick(),
         }
     }
 }
@@ -366,6 +378,12 @@ pub struct DaemonStats {
     pub syn_rate_limited: u64,
     /// Wakeups that stopped at `poll_budget` exceptions with more possibly waiting in the ring.
     pub poll_budget_exhausted: u64,
+    /// NIC activity records read (per-entry state, NIC table 1.2), reads that failed, and
+    /// connections kept at their expiry because the NIC had carried traffic the host had not
+    /// read yet.
+    pub activity_reads: u64,
+    pub activity_read_errors: u64,
+    pub expiry_saved_by_activity: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -417,6 +435,11 @@ pub struct Daemon<B: NicBackend> {
     conns: ConnTable,
     timeouts: Timeouts,
     nic_state: Box<dyn NicStateSource>,
+    /// Baselines of the NIC's per-bucket activity records, when the NIC keeps them (table 1.2)
+    /// and no other source was set ([`Daemon::set_nic_state`]).
+    activity: Option<ActivityTracker>,
+    /// Where the next tick's activity sweep starts in the connection list.
+    sweep_cursor: usize,
     neighbours: FastMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
@@ -476,6 +499,9 @@ impl<B: NicBackend> Daemon<B> {
         }
         let services = build_services(&cfg).map_err(|e| DaemonError::Config(e.to_string()))?;
         let conns = ConnTable::new(driver.info().table_index_bits, driver.hash_key());
+        let activity = driver
+            .activity_readable()
+            .then(|| ActivityTracker::new(driver.info().table_size() as usize));
         let mut timeouts = Timeouts::default();
         timeouts.set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
         let mut apps = AppRegistry::new();
@@ -493,6 +519,8 @@ impl<B: NicBackend> Daemon<B> {
             conns,
             timeouts,
             nic_state: Box::new(NoNicState),
+            activity,
+            sweep_cursor: 0,
             neighbours: FastMap::default(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
@@ -517,9 +545,17 @@ impl<B: NicBackend> Daemon<B> {
         self.restored
     }
 
-    /// Use `source` for per-entry NIC state (default: [`NoNicState`]).
+    /// Use `source` for per-entry NIC state instead of the NIC's activity records (default:
+    /// the records when the NIC keeps them, else [`NoNicState`]).
     pub fn set_nic_state(&mut self, source: Box<dyn NicStateSource>) {
         self.nic_state = source;
+        self.activity = None;
+    }
+
+    /// Whether the daemon learns per-entry state (flags, traffic) from the NIC: then a TCP
+    /// connection goes through the handshake states and a busy one is kept by its traffic.
+    pub fn reports_state(&self) -> bool {
+        self.activity.is_some() || self.nic_state.reports_state()
     }
 
     pub fn stats(&self) -> &DaemonStats {
@@ -839,6 +875,9 @@ impl<B: NicBackend> Daemon<B> {
                     self.stats.table_write_errors += 1;
                     warn!(bucket = b, error = %e, "clearing a connection's entry failed");
                 }
+                if let Some(t) = &mut self.activity {
+                    t.released(b);
+                }
             }
         }
         self.services.conn_closed(id.service(), c.real, c.active);
@@ -875,62 +914,163 @@ impl<B: NicBackend> Daemon<B> {
     }
 
     /// Feed what the NIC saw on each entry since the last poll into the state machine and the
-    /// statistics. The flags of one poll period are applied phase by phase — SYNs, then ACKs,
-    /// then FINs, then RSTs, client side before server side in each — which is the order a
-    /// connection goes through them.
+    /// statistics: first the buckets released since the last tick (their records become the
+    /// next connections' baselines), then connections in turn, at most
+    /// `activity_reads_per_tick` records per tick.
     fn poll_nic_state(&mut self, now: Instant) {
-        if !self.nic_state.reports_state() {
+        if !self.reports_state() {
             return;
         }
-        for id in self.conns.keys() {
-            let Some(c) = self.conns.get(&id) else {
-                continue;
-            };
-            let Some(n) = &c.nic else { continue };
-            let (inb, outb) = (n.in_bucket(), n.out_bucket());
-            let a_in = self.nic_state.read(inb);
-            let a_out = outb.and_then(|b| self.nic_state.read(b));
-            if a_in.is_none() && a_out.is_none() {
-                continue;
-            }
-            let a_in = a_in.unwrap_or_default();
-            let a_out = a_out.unwrap_or_default();
-            let at = a_in.last_seen.max(a_out.last_seen).unwrap_or(now).min(now);
-            let has = |a: &EntryActivity, e: Event| match e {
-                Event::Syn => a.flags.syn,
-                Event::Ack => a.flags.ack,
-                Event::Fin => a.flags.fin,
-                Event::Rst => a.flags.rst,
-            };
-            let events = if id.proto == Protocol::Tcp {
-                &[Event::Syn, Event::Ack, Event::Fin, Event::Rst][..]
-            } else {
-                &[] // UDP has no state
-            };
-            for &e in events {
-                for (dir, a) in [(Dir::In, &a_in), (Dir::Out, &a_out)] {
-                    if has(a, e) {
-                        self.apply_event(&id, dir, e, at);
+        let Some(nic_now) = self.nic_time() else {
+            return;
+        };
+        let mut budget = self.cfg.activity_reads_per_tick.max(1);
+        if let Some(t) = &self.activity {
+            for b in t.released_buckets().into_iter().take(budget) {
+                budget -= 1;
+                if let Some(rec) = self.read_record(b) {
+                    if let Some(t) = &mut self.activity {
+                        t.set_baseline(b, rec);
                     }
                 }
             }
-            if a_in.packets + a_out.packets > 0 {
-                // traffic without a state change still keeps the connection alive
-                if let Some(c) = self.conns.get_mut(&id) {
-                    c.expires = c.expires.max(at + self.timeouts.conn(id.proto, c.state));
+        }
+        let keys = self.conns.keys();
+        if keys.is_empty() {
+            return;
+        }
+        let start = self.sweep_cursor % keys.len();
+        let mut polled = 0;
+        while polled < keys.len() && (self.activity.is_none() || budget > 0) {
+            let id = keys[(start + polled) % keys.len()];
+            polled += 1;
+            let buckets = self
+                .conns
+                .get(&id)
+                .and_then(|c| c.nic.as_ref())
+                .map_or(0, |n| 1 + n.out_bucket().is_some() as usize);
+            budget = budget.saturating_sub(buckets);
+            self.poll_connection(&id, nic_now, now);
+        }
+        self.sweep_cursor = (start + polled) % keys.len();
+    }
+
+    /// The NIC's time, when its activity records are read (`Some(0)` for another source).
+    fn nic_time(&mut self) -> Option<u32> {
+        if self.activity.is_none() {
+            return Some(0);
+        }
+        match self.driver.nic_time() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.stats.activity_read_errors += 1;
+                warn!(error = %e, "reading the NIC's time failed");
+                None
+            }
+        }
+    }
+
+    /// Read bucket `b`'s activity record from the NIC.
+    fn read_record(&mut self, b: u32) -> Option<vsnic_contract::activity::Activity> {
+        match self.driver.read_activity(b) {
+            Ok(rec) => {
+                self.stats.activity_reads += 1;
+                Some(rec)
+            }
+            Err(e) => {
+                self.stats.activity_read_errors += 1;
+                debug!(bucket = b, error = %e, "reading an activity record failed");
+                None
+            }
+        }
+    }
+
+    /// Before a new connection's entries are written: the records of its buckets as they are
+    /// (what earlier connections left there), where not known yet.
+    fn take_baselines(&mut self, n: &NicEntries) {
+        let Some(t) = &self.activity else { return };
+        let want: Vec<u32> = n
+            .entries()
+            .map(|(b, _)| b)
+            .filter(|&b| t.needs_baseline(b))
+            .collect();
+        for b in want {
+            if let Some(rec) = self.read_record(b) {
+                if let Some(t) = &mut self.activity {
+                    t.set_baseline(b, rec);
                 }
             }
-            let real = self.conns.get(&id).map(|c| c.real);
-            if let Some(real) = real {
-                self.services.traffic(
-                    id.service(),
-                    real,
-                    a_in.packets,
-                    a_in.bytes,
-                    a_out.packets,
-                    a_out.bytes,
-                );
+        }
+    }
+
+    /// What the NIC saw on `bucket` since the last read.
+    fn bucket_activity(
+        &mut self,
+        bucket: u32,
+        nic_now: u32,
+        now: Instant,
+    ) -> Option<EntryActivity> {
+        if self.activity.is_none() {
+            return self.nic_state.read(bucket);
+        }
+        let rec = self.read_record(bucket)?;
+        self.activity
+            .as_mut()
+            .and_then(|t| t.advance(bucket, rec, nic_now, now))
+    }
+
+    /// One connection's activity into the state machine and the statistics. The flags of one
+    /// poll period are applied phase by phase — SYNs, then ACKs, then FINs, then RSTs, client
+    /// side before server side in each — which is the order a connection goes through them.
+    fn poll_connection(&mut self, id: &ConnKey, nic_now: u32, now: Instant) {
+        let Some(c) = self.conns.get(id) else {
+            return;
+        };
+        let Some(n) = &c.nic else { return };
+        let (inb, outb) = (n.in_bucket(), n.out_bucket());
+        let a_in = self.bucket_activity(inb, nic_now, now);
+        let a_out = outb.and_then(|b| self.bucket_activity(b, nic_now, now));
+        if a_in.is_none() && a_out.is_none() {
+            return;
+        }
+        let id = *id;
+        let a_in = a_in.unwrap_or_default();
+        let a_out = a_out.unwrap_or_default();
+        let at = a_in.last_seen.max(a_out.last_seen).unwrap_or(now).min(now);
+        let has = |a: &EntryActivity, e: Event| match e {
+            Event::Syn => a.flags.syn,
+            Event::Ack => a.flags.ack,
+            Event::Fin => a.flags.fin,
+            Event::Rst => a.flags.rst,
+        };
+        let events = if id.proto == Protocol::Tcp {
+            &[Event::Syn, Event::Ack, Event::Fin, Event::Rst][..]
+        } else {
+            &[] // UDP has no state
+        };
+        for &e in events {
+            for (dir, a) in [(Dir::In, &a_in), (Dir::Out, &a_out)] {
+                if has(a, e) {
+                    self.apply_event(&id, dir, e, at);
+                }
             }
+        }
+        if a_in.packets + a_out.packets > 0 {
+            // traffic without a state change still keeps the connection alive
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.expires = c.expires.max(at + self.timeouts.conn(id.proto, c.state));
+            }
+        }
+        let real = self.conns.get(&id).map(|c| c.real);
+        if let Some(real) = real {
+            self.services.traffic(
+                id.service(),
+                real,
+                a_in.packets,
+                a_in.bytes,
+                a_out.packets,
+                a_out.bytes,
+            );
         }
     }
 
@@ -965,7 +1105,21 @@ impl<B: NicBackend> Daemon<B> {
             .partition(|e| e.expires <= now);
         self.expects = keep;
         self.stats.data_expect_expired += gone.len() as u64;
-        for id in self.conns.expired(now) {
+        let expired = self.conns.expired(now);
+        let nic_now = if expired.is_empty() || self.activity.is_none() {
+            None
+        } else {
+            self.nic_time()
+        };
+        for id in expired {
+            // What the NIC carried since the last sweep first: a busy connection stays.
+            if let Some(nic_now) = nic_now {
+                self.poll_connection(&id, nic_now, now);
+                if self.conns.get(&id).is_some_and(|c| c.expires > now) {
+                    self.stats.expiry_saved_by_activity += 1;
+                    continue;
+                }
+            }
             // A control connection outlives its data connections and expectations.
             let controls = self.conns.get(&id).is_some_and(|c| c.controlled > 0)
                 || self.expects.iter().any(|e| e.controller == id);
@@ -1595,6 +1749,7 @@ impl<B: NicBackend> Daemon<B> {
             pair.in_entry.app_bound = true;
             pair.out_entry.app_bound = true;
         }
+        self.take_baselines(&nic);
         // Return path first: once the client's frames are rewritten, the replies must be too.
         if let Err(e) = self.write_entries(&nic) {
             release(self);
@@ -1617,7 +1772,7 @@ impl<B: NicBackend> Daemon<B> {
         let state = match p.id.proto {
             // UDP has no state: a UDP connection stays NONE (inactive, as in IPVS)
             Protocol::Udp => TcpState::None,
-            Protocol::Tcp if self.nic_state.reports_state() => {
+            Protocol::Tcp if self.reports_state() => {
                 state::next(TcpState::None, syn_dir, Event::Syn)
             }
             Protocol::Tcp => TcpState::Established,
@@ -2614,6 +2769,7 @@ mod ipvs_tests {
     use crate::backend::fake::{FakeConfig, FakeNic};
     use crate::nicstate::FakeNicState;
     use std::sync::Arc;
+    use vsnic_contract::activity::HitFlags;
 
     const P0_MAC: Mac = [2, 0, 0, 0, 0, 1];
     const P1_MAC: Mac = [2, 0, 0, 0, 1, 1];
@@ -2668,7 +2824,24 @@ mod ipvs_tests {
 
     /// A daemon whose real servers are already known by ARP.
     fn setup(cfg: DaemonConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
-        let nic = Arc::new(FakeNic::new(FakeConfig::default()));
+        setup_nic(cfg, FakeConfig::default())
+    }
+
+    /// A daemon on a NIC without per-entry activity (table block 1.1): an installed TCP
+    /// connection counts as established.
+    fn setup_without_activity(cfg: DaemonConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
+        let fake = FakeConfig {
+            table_version: vsnic_contract::regs::table::VERSION & !0xFFFF
+                | vsnic_contract::regs::table::MINOR_READ,
+            ..FakeConfig::default()
+        };
+        let (nic, d) = setup_nic(cfg, fake);
+        assert!(!d.reports_state());
+        (nic, d)
+    }
+
+    fn setup_nic(cfg: DaemonConfig, fake: FakeConfig) -> (Arc<FakeNic>, Daemon<FakeNic>) {
+        let nic = Arc::new(FakeNic::new(fake));
         let mut d = Daemon::new(
             Driver::open_with(
                 nic.clone(),
@@ -2753,6 +2926,147 @@ mod ipvs_tests {
         (n.in_bucket, n.out_bucket)
     }
 
+    const HIT_SYN: HitFlags = HitFlags {
+        syn: true,
+        fin: false,
+        rst: false,
+    };
+    const HIT_FIN: HitFlags = HitFlags {
+        syn: false,
+        fin: true,
+        rst: false,
+    };
+    const HIT_DATA: HitFlags = HitFlags {
+        syn: false,
+        fin: false,
+        rst: false,
+    };
+
+    /// The handshake as the NIC counts it: the re-injected SYN, the SYN+ACK, the ACK.
+    fn handshake_on_the_nic(nic: &FakeNic, (inb, outb): (u32, u32)) {
+        nic.record_activity(inb, 60, HIT_SYN);
+        nic.record_activity(outb, 60, HIT_SYN);
+        nic.record_activity(inb, 54, HIT_DATA);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_nics_activity_records_drive_the_state_machine_and_keep_busy_connections() {
+        // one real server: the same client's next connection lands in the same two buckets
+        let one_real = ServiceConfig::tcp(
+            sa(VIP),
+            Scheduler::Rr,
+            vec![real("10.1.0.2:80", 1, ForwardMethod::Masq)],
+        );
+        let (nic, mut d) = setup(config(one_real));
+        assert!(
+            d.reports_state(),
+            "table 1.2: the NIC keeps activity records"
+        );
+        // whatever earlier users of the table left in the records (a previous daemon's
+        // connections) is the new connections' baseline, not their traffic
+        for b in 0..1u32 << FakeConfig::default().table_index_bits {
+            nic.record_activity(b, 60, HIT_FIN);
+        }
+        nic.set_now(1_000);
+        let c = "10.0.0.2:40000";
+        syn(&mut d, c);
+        assert_eq!(
+            d.connections().get(&id(c)).unwrap().state,
+            TcpState::SynRecv
+        );
+        let buckets = pair(&d, c);
+        handshake_on_the_nic(&nic, buckets);
+        d.tick(Instant::now());
+        let conn = d.connections().get(&id(c)).unwrap();
+        assert_eq!(conn.state, TcpState::Established, "not FIN_WAIT: old FINs");
+        assert_eq!(conn.expires - Instant::now(), Duration::from_secs(900));
+
+        // 40 minutes of a download the NIC alone carries: the host sees no exception, the
+        // records keep the connection (ESTABLISHED times out after 900 s of silence)
+        let (inb, outb) = buckets;
+        for minute in 1..=40u32 {
+            tokio::time::advance(Duration::from_secs(60)).await;
+            nic.set_now(1_000 + minute * 57_220); // ~60 s of 1.048576 ms ticks
+            for _ in 0..10 {
+                nic.record_activity(outb, 1514, HIT_DATA);
+                nic.record_activity(inb, 54, HIT_DATA);
+            }
+            d.tick(Instant::now());
+            assert!(d.connections().get(&id(c)).is_some(), "minute {minute}");
+        }
+        let st = &d.services().list()[0].stats;
+        assert_eq!((st.inpkts, st.outpkts), (400 + 2, 400 + 1));
+        assert_eq!(st.outbytes, 400 * 1514 + 60);
+
+        // both sides close on the NIC: TIME_WAIT, gone 120 s later, its entries with it
+        nic.record_activity(inb, 54, HIT_FIN);
+        nic.record_activity(outb, 54, HIT_FIN);
+        d.tick(Instant::now());
+        assert_eq!(
+            d.connections().get(&id(c)).unwrap().state,
+            TcpState::TimeWait
+        );
+        tokio::time::advance(Duration::from_secs(121)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().get(&id(c)).is_none());
+        assert!(nic.valid_buckets().is_empty());
+        // a FIN retransmitted into the old entry just before it went, counted after
+        nic.record_activity(inb, 54, HIT_FIN);
+        d.tick(Instant::now());
+
+        // the same client again, in the same buckets: it starts from what the last one left
+        let reads = d.stats().activity_reads;
+        syn(&mut d, c);
+        assert_eq!(pair(&d, c), buckets);
+        assert_eq!(
+            d.stats().activity_reads,
+            reads,
+            "the released buckets' records were read at the tick, not at the install"
+        );
+        handshake_on_the_nic(&nic, buckets);
+        d.tick(Instant::now());
+        assert_eq!(
+            d.connections().get(&id(c)).unwrap().state,
+            TcpState::Established
+        );
+        assert_eq!(d.stats().activity_read_errors, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_due_to_expire_is_read_first_whatever_the_sweep_budget() {
+        let mut cfg = config(two_reals(Scheduler::Rr));
+        cfg.activity_reads_per_tick = 1;
+        let (nic, mut d) = setup(cfg);
+        let clients = ["10.0.0.2:1", "10.0.0.2:2", "10.0.0.2:3", "10.0.0.2:4"];
+        for c in clients {
+            syn(&mut d, c);
+            handshake_on_the_nic(&nic, pair(&d, c));
+        }
+        // one connection per tick: four ticks read them all
+        for _ in 0..4 {
+            d.tick(Instant::now());
+        }
+        for c in clients {
+            let conn = d.connections().get(&id(c)).unwrap();
+            assert_eq!(conn.state, TcpState::Established, "{c}");
+        }
+        // the first three carry traffic the sweep has not reached when their timer runs out
+        tokio::time::advance(Duration::from_secs(800)).await;
+        for c in &clients[..3] {
+            nic.record_activity(pair(&d, c).0, 100, HIT_DATA);
+        }
+        tokio::time::advance(Duration::from_secs(101)).await;
+        d.tick(Instant::now());
+        for c in &clients[..3] {
+            assert!(d.connections().get(&id(c)).is_some(), "{c} kept");
+        }
+        assert!(
+            d.connections().get(&id(clients[3])).is_none(),
+            "idle: expired"
+        );
+        assert!(d.stats().expiry_saved_by_activity >= 2);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn state_machine_and_expiry_follow_the_nic() {
         let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
@@ -2828,8 +3142,8 @@ mod ipvs_tests {
 
     #[tokio::test(start_paused = true)]
     async fn exceptions_drive_the_state_too_and_timeouts_are_settable() {
-        let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
-        // today's NIC: no entry state, an installed connection counts as established
+        let (nic, mut d) = setup_without_activity(config(two_reals(Scheduler::Rr)));
+        // no entry state: an installed connection counts as established
         d.handle_request(Request::SetTimeouts {
             tcp: 30,
             tcpfin: 5,
@@ -2975,7 +3289,7 @@ mod ipvs_tests {
 
     #[tokio::test(start_paused = true)]
     async fn direct_routing_installs_one_forward_entry_and_tunnels_are_refused() {
-        let (nic, mut d) = setup(config(dr_service()));
+        let (nic, mut d) = setup_without_activity(config(dr_service()));
         d.handle_request(Request::SetTimeouts {
             tcp: 30,
             tcpfin: 0,

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use tracing::{debug, info, warn};
+use vsnic_contract::activity::{self, Activity};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::hash::{self, HashKey};
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
@@ -51,6 +52,11 @@ pub enum DriverError {
         table::MINOR_READ
     )]
     TableNotReadable { minor: u32 },
+    #[error(
+        "the NIC's table block (version 1.{minor}) keeps no per-entry activity (1.{} does)",
+        table::MINOR_ACTIVITY
+    )]
+    NoActivity { minor: u32 },
     #[error("TX ring is full")]
     TxRingFull,
     #[error("exception ring HEAD {head} is {ahead} slots past TAIL {tail} (ring of {size})")]
@@ -561,6 +567,44 @@ impl<B: NicBackend> Driver<B> {
         let e = Entry::from_words(&words).ok_or(DriverError::BadEntry(index))?;
         self.shadow[index as usize] = words;
         Ok(Some(e))
+    }
+
+    /// Whether the NIC keeps per-bucket activity records (contract table 1.2 and later).
+    pub fn activity_readable(&self) -> bool {
+        self.bases.table_minor >= table::MINOR_ACTIVITY
+    }
+
+    /// Read table bucket `index`'s activity record (`vsnic_contract::activity`): the read
+    /// command, then the `ACT` words. The read command also loads the bucket's entry into the
+    /// staging words, so they are taken as unknown afterwards (the next entry write stages every
+    /// word).
+    pub fn read_activity(&mut self, index: u32) -> Result<Activity, DriverError> {
+        self.check_index(index)?;
+        if !self.activity_readable() {
+            return Err(DriverError::NoActivity {
+                minor: self.bases.table_minor,
+            });
+        }
+        let t = self.bases.table;
+        self.staged = None;
+        self.backend
+            .write32(t + table::CMD, table::CMD_READ | index)?;
+        let mut words = [0u32; activity::WORDS];
+        for (i, w) in words.iter_mut().enumerate() {
+            *w = self.backend.read32(t + table::ACT0 + 4 * i as u32)?;
+        }
+        Ok(Activity::from_words(&words))
+    }
+
+    /// The NIC's time (units of 2^`activity::TICK_NS_LOG2` ns), the time base of
+    /// [`Activity::last_seen`].
+    pub fn nic_time(&self) -> Result<u32, DriverError> {
+        if !self.activity_readable() {
+            return Err(DriverError::NoActivity {
+                minor: self.bases.table_minor,
+            });
+        }
+        Ok(self.backend.read32(self.bases.table + table::NOW)?)
     }
 
     /// Read the whole table back from the device into the driver's copy; returns how many

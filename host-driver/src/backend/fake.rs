@@ -5,17 +5,20 @@
 //! * the block chain (`TYPE`/`VERSION`/`NEXT`) at the contract's bases, optionally without one
 //!   block (to test discovery errors);
 //! * the ID block values (configurable), the table block (staging words + `CMD` write, landing
-//!   in [`FakeNic::table_words`]), the counters block;
+//!   in [`FakeNic::table_words`]; `CMD_READ` with the bucket's activity record in `ACT0..`,
+//!   `NOW`), the counters block;
 //! * the queue engine's EXQ and TXQ registers over DMA buffers from [`NicBackend::dma_alloc`].
 //!
 //! The test hooks stand in for the network side: [`FakeNic::inject_exception`] is a frame the
-//! core sent to the host, [`FakeNic::take_tx`] is the queue engine draining the TX ring (the fake
+//! core sent to the host, [`FakeNic::record_activity`] a frame it forwarded through an entry,
+//! [`FakeNic::take_tx`] is the queue engine draining the TX ring (the fake
 //! only drains when asked, so tests can fill the ring).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+use vsnic_contract::activity::{self, Activity, HitFlags};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
 use vsnic_contract::regs::{self, counters, exq, id, table, txq};
@@ -38,6 +41,8 @@ pub struct FakeConfig {
     pub num_ports: u32,
     /// Type ids of blocks left out of the chain.
     pub omit_blocks: Vec<u32>,
+    /// The table block's version (older NICs: 1.1 reads entries back but keeps no activity).
+    pub table_version: u32,
 }
 
 impl Default for FakeConfig {
@@ -49,6 +54,7 @@ impl Default for FakeConfig {
             table_index_bits: 12,
             num_ports: 2,
             omit_blocks: Vec::new(),
+            table_version: table::VERSION,
         }
     }
 }
@@ -93,6 +99,11 @@ struct State {
     chain: Vec<(u32, u32, u32, u32)>,
     table: Vec<[u32; entry::WORDS]>,
     staging: [u32; entry::WORDS],
+    /// Each bucket's activity record, and the `ACT` words of the last read command.
+    activity: Vec<Activity>,
+    act_staging: [u32; activity::WORDS],
+    /// NIC time (`table::NOW`).
+    now: u32,
     hash_key: vsnic_contract::hash::HashKey,
     counters: Counters,
     exq: RingRegs,
@@ -134,7 +145,11 @@ impl FakeNic {
                 (
                     b.base,
                     b.type_id,
-                    b.version,
+                    if b.type_id == table::TYPE_ID {
+                        cfg.table_version
+                    } else {
+                        b.version
+                    },
                     present.get(i + 1).map_or(0, |n| n.base),
                 )
             })
@@ -143,6 +158,9 @@ impl FakeNic {
         FakeNic {
             state: Mutex::new(State {
                 table: vec![[0; entry::WORDS]; buckets],
+                activity: vec![Activity::default(); buckets],
+                act_staging: [0; activity::WORDS],
+                now: 0,
                 cfg,
                 chain,
                 staging: [0; entry::WORDS],
@@ -165,6 +183,26 @@ impl FakeNic {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking test thread must not make every other access fail.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The NIC carried a frame of `len` bytes with `flags` through `bucket`'s entry at its
+    /// current time ([`FakeNic::set_now`]), as the core's activity stage counts it.
+    pub fn record_activity(&self, bucket: u32, len: u32, flags: HitFlags) {
+        let mut s = self.lock();
+        let now = s.now;
+        if let Some(a) = s.activity.get_mut(bucket as usize) {
+            *a = a.record(len, flags, now);
+        }
+    }
+
+    /// Set the NIC's time (`table::NOW`, units of 2^`activity::TICK_NS_LOG2` ns).
+    pub fn set_now(&self, now: u32) {
+        self.lock().now = now;
+    }
+
+    /// The activity record of `bucket`.
+    pub fn activity(&self, bucket: u32) -> Activity {
+        self.lock().activity[bucket as usize]
     }
 
     /// Deliver `frame` to the host as the queue engine would: descriptor and frame into slot
@@ -392,6 +430,12 @@ impl State {
             (table::TYPE_ID, r) if (table::HASH_KEY0..table::HASH_KEY0 + 16).contains(&r) => {
                 self.hash_key[((r - table::HASH_KEY0) / 4) as usize]
             }
+            (table::TYPE_ID, r)
+                if (table::ACT0..table::ACT0 + 4 * activity::WORDS as u32).contains(&r) =>
+            {
+                self.act_staging[((r - table::ACT0) / 4) as usize]
+            }
+            (table::TYPE_ID, table::NOW) => self.now,
             (counters::TYPE_ID, counters::RX_FRAMES) => c.rx_frames,
             (counters::TYPE_ID, counters::TX_FRAMES) => c.tx_frames,
             (counters::TYPE_ID, counters::FASTPATH) => c.fastpath,
@@ -438,6 +482,7 @@ impl State {
                     self.table[index] = self.staging;
                 } else if index < self.table.len() && val & table::CMD_READ != 0 {
                     self.staging = self.table[index];
+                    self.act_staging = self.activity[index].to_words();
                 }
             }
             (table::TYPE_ID, r)
