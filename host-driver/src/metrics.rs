@@ -224,6 +224,21 @@ pub fn render(
             d.poll_budget_exhausted,
         ),
         (
+            "daemon_activity_reads_total",
+            "NIC per-entry activity records read.",
+            d.activity_reads,
+        ),
+        (
+            "daemon_activity_read_errors_total",
+            "NIC activity record or time reads that failed.",
+            d.activity_read_errors,
+        ),
+        (
+            "daemon_expiry_saved_by_activity_total",
+            "Connections kept at their expiry by traffic the NIC carried.",
+            d.expiry_saved_by_activity,
+        ),
+        (
             "daemon_templates_created_total",
             "Persistence templates created.",
             d.templates_created,
