@@ -3,6 +3,10 @@
 //! SYN re-injected on the TX ring. Connections are expired in rounds so the direct-mapped
 //! table stays lightly loaded; expiry (two entry clears each) is timed separately.
 //!
+//! Two runs in one process, for a ratio: a NIC that keeps per-entry activity records (table
+//! 1.2: the daemon reads each bucket's record before its first install and a connection's
+//! records at its expiry) and one that does not (table 1.1).
+//!
 //! ```sh
 //! cargo run -p vsnic-host --example cps -- [connections] [scheduler]
 //! ```
@@ -11,16 +15,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vsnic_contract::regs::table;
 use vsnic_contract::Reason;
 use vsnic_host::backend::fake::{FakeConfig, FakeNic};
 use vsnic_host::daemon::{RealConfig, ServiceConfig};
-use vsnic_host::driver::{Driver, ExceptionFrame};
+use vsnic_host::driver::{Driver, DriverConfig, ExceptionFrame};
 use vsnic_host::net::{self, Arp, ArpOp, TcpFlags};
 use vsnic_host::sched::Scheduler;
 use vsnic_host::service::ForwardMethod;
 use vsnic_host::{Daemon, DaemonConfig, PortConfig};
 
 const BATCH: usize = 128;
+const KEY: vsnic_contract::hash::HashKey = [0x6d5a_56da, 0x255b_0ec2, 0x4167_253d, 0x43a3_8fb0];
 const ROUND: usize = 2048;
 
 fn main() {
@@ -30,8 +36,30 @@ fn main() {
         .next()
         .and_then(|s| Scheduler::parse(&s))
         .unwrap_or(Scheduler::Rr);
+    let with = run(
+        total,
+        sched,
+        table::VERSION,
+        "with activity records (table 1.2)",
+    );
+    let without = run(
+        total,
+        sched,
+        table::VERSION & !0xFFFF | table::MINOR_READ,
+        "without activity records (table 1.1)",
+    );
+    println!(
+        "activity records cost: host path {:.3}x, with expiry {:.3}x of the rate without",
+        with.0 / without.0,
+        with.1 / without.1
+    );
+}
+
+/// One run; returns (host path conn/s, host path + fake + expiry conn/s).
+fn run(total: usize, sched: Scheduler, table_version: u32, what: &str) -> (f64, f64) {
     let nic = Arc::new(FakeNic::new(FakeConfig {
         table_index_bits: 16,
+        table_version,
         ..Default::default()
     }));
     let mut cfg = DaemonConfig::new(vec![
@@ -62,7 +90,16 @@ fn main() {
     cfg.max_connections = Some(1 << 15);
     // the host path's own speed: no admission rate limit
     cfg.new_conn_rate = 0;
-    let mut d = Daemon::new(Driver::open(nic.clone()).unwrap(), cfg).unwrap();
+    // one hash key for both runs: the same placements and bucket collisions
+    let drv = Driver::open_with(
+        nic.clone(),
+        DriverConfig {
+            hash_key: Some(KEY),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut d = Daemon::new(drv, cfg).unwrap();
     for i in 2..6u8 {
         let arp = Arp {
             op: ArpOp::Request,
@@ -135,6 +172,7 @@ fn main() {
         "every installed connection's SYN was re-injected"
     );
     let rate = |n: u64, t: Duration| n as f64 / t.as_secs_f64();
+    println!("== {what}");
     println!("scheduler {sched}, {done} SYNs, {created} connections installed, {} refused (bucket collisions)", s.table_collisions);
     println!("host path (poll: parse, schedule, 2 entry writes, re-inject): {:>10.0} conn/s  ({:.0} ns/conn)", rate(created, host), host.as_nanos() as f64 / created as f64);
     println!(
@@ -145,5 +183,10 @@ fn main() {
         "  + expiry (2 entry clears per connection):                    {:>10.0} conn/s",
         rate(created, host + fake + expiry)
     );
+    println!(
+        "  activity records read: {} (installs and expiry)",
+        s.activity_reads
+    );
     println!("wall {:.2?}", wall);
+    (rate(created, host), rate(created, host + fake + expiry))
 }

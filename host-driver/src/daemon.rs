@@ -440,6 +440,8 @@ pub struct Daemon<B: NicBackend> {
     activity: Option<ActivityTracker>,
     /// Where the next tick's activity sweep starts in the connection list.
     sweep_cursor: usize,
+    /// Connections whose records this tick's sweep has read (their expiry needs no second read).
+    swept: FastMap<ConnKey, ()>,
     neighbours: FastMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
@@ -521,6 +523,7 @@ impl<B: NicBackend> Daemon<B> {
             nic_state: Box::new(NoNicState),
             activity,
             sweep_cursor: 0,
+            swept: FastMap::default(),
             neighbours: FastMap::default(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
@@ -918,6 +921,7 @@ impl<B: NicBackend> Daemon<B> {
     /// next connections' baselines), then connections in turn, at most
     /// `activity_reads_per_tick` records per tick.
     fn poll_nic_state(&mut self, now: Instant) {
+        self.swept.clear();
         if !self.reports_state() {
             return;
         }
@@ -951,6 +955,9 @@ impl<B: NicBackend> Daemon<B> {
                 .map_or(0, |n| 1 + n.out_bucket().is_some() as usize);
             budget = budget.saturating_sub(buckets);
             self.poll_connection(&id, nic_now, now);
+            if self.activity.is_some() {
+                self.swept.insert(id, ());
+            }
         }
         self.sweep_cursor = (start + polled) % keys.len();
     }
@@ -1113,7 +1120,7 @@ impl<B: NicBackend> Daemon<B> {
         };
         for id in expired {
             // What the NIC carried since the last sweep first: a busy connection stays.
-            if let Some(nic_now) = nic_now {
+            if let Some(nic_now) = nic_now.filter(|_| !self.swept.contains_key(&id)) {
                 self.poll_connection(&id, nic_now, now);
                 if self.conns.get(&id).is_some_and(|c| c.expires > now) {
                     self.stats.expiry_saved_by_activity += 1;
