@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use vsnic_contract::activity::HitFlags;
 use vsnic_contract::Reason;
 use vsnic_host::backend::fake::FakeNic;
 use vsnic_host::driver::DriverConfig;
@@ -282,7 +283,7 @@ fn many_connections_distribution_listing_and_expiry() {
         s,
         &["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.4", "-g"],
     ));
-    // ESTABLISHED lasts 2 s (today's NIC reports no entry state, so installed = established)
+    // ESTABLISHED lasts 2 s
     stdout(&vsnicadm(s, &["--set", "2", "0", "0"]));
     // the real servers answer ARP up front
     for (i, rs) in [[10, 1, 0, 2], [10, 1, 0, 3], [10, 1, 0, 4]]
@@ -318,8 +319,30 @@ fn many_connections_distribution_listing_and_expiry() {
         );
         inject(&d, &f, Reason::Syn, 0);
     }
-    // every SYN re-injected, except the ones refused (a direct-mapped bucket collision)
+    // every SYN re-injected, except the ones refused (a direct-mapped bucket collision); the
+    // handshakes are not done: SYN_RECV (60 s)
     std::thread::sleep(Duration::from_millis(200));
+    let listing = stdout(&vsnicadm(s, &["-L", "-n", "-c"]));
+    let lines: Vec<&str> = listing.lines().skip(2).collect();
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l.starts_with("TCP 00:5") && l.contains("SYN_RECV")),
+        "{listing}"
+    );
+    // the NIC carries each handshake (the re-injected SYN, the server's SYN+ACK, the client's
+    // ACK; a DR connection's one entry sees the client's side): its activity records tell the
+    // daemon at its next tick
+    for b in d.nic.valid_buckets() {
+        let syn = HitFlags {
+            syn: true,
+            ..HitFlags::default()
+        };
+        d.nic.record_activity(b, 60, syn);
+        d.nic.record_activity(b, 54, HitFlags::default());
+    }
+    std::thread::sleep(Duration::from_millis(400));
     let listing = stdout(&vsnicadm(s, &["-L", "-n", "-c"]));
     let lines: Vec<&str> = listing.lines().skip(2).collect();
     let to = |rs: &str| lines.iter().filter(|l| l.ends_with(rs)).count();
@@ -335,6 +358,21 @@ fn many_connections_distribution_listing_and_expiry() {
     );
     let counters = String::from_utf8(vsnicadm(s, &["-L", "-n", "--stats"]).stdout).unwrap();
     assert!(counters.contains("TCP  10.0.0.100:80"));
+    // the records' packets in the service's statistics (ipvsadm --stats: Conns InPkts OutPkts;
+    // a DR connection's replies bypass the balancer)
+    let svc: Vec<usize> = counters
+        .lines()
+        .find(|l| l.starts_with("TCP  10.0.0.100:80"))
+        .unwrap()
+        .split_whitespace()
+        .skip(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(
+        svc[..3],
+        [a + b + dr, 2 * (a + b + dr), 2 * (a + b)],
+        "{counters}"
+    );
     // wrr 3:1:1: 120/40/40 scheduled; a few are refused when their entries collide in the
     // direct-mapped table (counted; a DR connection has one entry, so it collides less)
     assert!(a + b + dr >= 170, "{a} {b} {dr}: {listing}");
