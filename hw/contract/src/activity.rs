@@ -218,7 +218,9 @@ mod tests {
             fin: true,
             ..HitFlags::default()
         };
-        let after = before.record(60, fin, 9).record(1514, HitFlags::default(), 11);
+        let after = before
+            .record(60, fin, 9)
+            .record(1514, HitFlags::default(), 11);
         let d = after.since(&before);
         assert_eq!(d.packets, 2);
         assert_eq!(d.bytes, 1574);
