@@ -5,12 +5,14 @@
 //! * the block chain (`TYPE`/`VERSION`/`NEXT`) at the contract's bases, optionally without one
 //!   block (to test discovery errors);
 //! * the ID block values (configurable), the table block (staging words + `CMD` write, landing
-//!   in [`FakeNic::table_words`]), the counters block;
+//!   in [`FakeNic::table_words`]; `CMD_READ` loads the entry and the bucket's activity record
+//!   into `ACT0..3`; `NOW` is the fake's time, [`FakeNic::set_now`]), the counters block;
 //! * the queue engine's EXQ and TXQ registers over DMA buffers from [`NicBackend::dma_alloc`].
 //!
 //! The test hooks stand in for the network side: [`FakeNic::inject_exception`] is a frame the
 //! core sent to the host, [`FakeNic::take_tx`] is the queue engine draining the TX ring (the fake
-//! only drains when asked, so tests can fill the ring).
+//! only drains when asked, so tests can fill the ring), [`FakeNic::record_activity`] is a frame
+//! hitting a bucket's entry (its activity record updated as the NIC does, `Activity::record`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -19,6 +21,7 @@ use tokio::sync::Notify;
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
 use vsnic_contract::regs::{self, counters, exq, id, table, txq};
+use vsnic_contract::activity::{self, Activity, HitFlags};
 use vsnic_contract::{entry, get_bits, set_bits, Reason};
 
 use super::{BackendError, DmaBuf, NicBackend};
@@ -93,6 +96,12 @@ struct State {
     chain: Vec<(u32, u32, u32, u32)>,
     table: Vec<[u32; entry::WORDS]>,
     staging: [u32; entry::WORDS],
+    /// Each bucket's activity record (never written by the host).
+    activity: Vec<Activity>,
+    /// `ACT0..3`: the record of the last read command's bucket.
+    act_words: [u32; activity::WORDS],
+    /// `NOW`.
+    now: u32,
     hash_key: vsnic_contract::hash::HashKey,
     counters: Counters,
     exq: RingRegs,
@@ -146,6 +155,9 @@ impl FakeNic {
                 cfg,
                 chain,
                 staging: [0; entry::WORDS],
+                activity: vec![Activity::default(); buckets],
+                act_words: [0; activity::WORDS],
+                now: 0,
                 hash_key: vsnic_contract::hash::DEFAULT_KEY,
                 counters: Counters::default(),
                 exq: RingRegs::default(),
@@ -271,6 +283,21 @@ impl FakeNic {
         self.lock().table[index as usize]
     }
 
+    /// A frame of `len` bytes with `flags` hit bucket `bucket`'s entry at the fake's current
+    /// time ([`FakeNic::set_now`]): its activity record counts it (panics on a bucket outside
+    /// the table: test hook).
+    pub fn record_activity(&self, bucket: u32, len: u32, flags: HitFlags) {
+        let mut s = self.lock();
+        let now = s.now;
+        let a = &mut s.activity[bucket as usize];
+        *a = a.record(len, flags, now);
+    }
+
+    /// Set the NIC time (`NOW`, and `last_seen` of the records updated from now on).
+    pub fn set_now(&self, now: u32) {
+        self.lock().now = now;
+    }
+
     /// Buckets whose entry has the valid bit set.
     pub fn valid_buckets(&self) -> Vec<u32> {
         let s = self.lock();
@@ -392,6 +419,12 @@ impl State {
             (table::TYPE_ID, r) if (table::HASH_KEY0..table::HASH_KEY0 + 16).contains(&r) => {
                 self.hash_key[((r - table::HASH_KEY0) / 4) as usize]
             }
+            (table::TYPE_ID, r)
+                if (table::ACT0..table::ACT0 + 4 * activity::WORDS as u32).contains(&r) =>
+            {
+                self.act_words[((r - table::ACT0) / 4) as usize]
+            }
+            (table::TYPE_ID, table::NOW) => self.now,
             (counters::TYPE_ID, counters::RX_FRAMES) => c.rx_frames,
             (counters::TYPE_ID, counters::TX_FRAMES) => c.tx_frames,
             (counters::TYPE_ID, counters::FASTPATH) => c.fastpath,
@@ -438,6 +471,7 @@ impl State {
                     self.table[index] = self.staging;
                 } else if index < self.table.len() && val & table::CMD_READ != 0 {
                     self.staging = self.table[index];
+                    self.act_words = self.activity[index].to_words();
                 }
             }
             (table::TYPE_ID, r)
@@ -552,6 +586,38 @@ mod tests {
         );
         assert!(nic.read32(3).is_err());
         assert!(nic.read32(BAR_BYTES).is_err());
+    }
+
+    #[test]
+    fn activity_is_read_with_the_entry_and_now_reads_the_time() {
+        let nic = FakeNic::default();
+        let base = table::BASE;
+        nic.set_now(41);
+        assert_eq!(nic.read32(base + table::NOW).unwrap(), 41);
+        let syn = HitFlags {
+            syn: true,
+            ..Default::default()
+        };
+        nic.record_activity(3, 60, syn);
+        nic.set_now(42);
+        nic.record_activity(3, 1514, HitFlags::default());
+        nic.record_activity(4, 100, HitFlags::default());
+        let read = |bucket: u32| {
+            nic.write32(base + table::CMD, table::CMD_READ | bucket)
+                .unwrap();
+            let w: Vec<u32> = (0..activity::WORDS as u32)
+                .map(|i| nic.read32(base + table::ACT0 + 4 * i).unwrap())
+                .collect();
+            Activity::from_words(&w.try_into().unwrap())
+        };
+        let a = read(3);
+        assert_eq!((a.packets, a.bytes, a.syns, a.last_seen), (2, 1574, 1, 42));
+        assert_eq!(read(4).packets, 1);
+        assert_eq!(read(5), Activity::default());
+        // the words stay until the next read command (a table write does not change them)
+        let _ = read(3);
+        nic.write32(base + table::CMD, table::CMD_WRITE | 3).unwrap();
+        assert_eq!(nic.read32(base + table::ACT0).unwrap(), 2);
     }
 
     #[tokio::test]
