@@ -29,9 +29,9 @@ module uart_csr_tb;
         .m_tx_bytes(m_tx_bytes), .m_tx_port(m_tx_port), .m_exc_valid(m_exc_valid),
         .m_exc_data(m_exc_data), .m_exc_last(m_exc_last), .m_exc_bytes(m_exc_bytes),
         .m_exc_meta(m_exc_meta), .m_exc_ready(m_exc_ready));
-    // NIC time at a pretend 2^20 Hz clock: one tick per 1000 cycles
+    // NIC time at a pretend 953.675 kHz clock: one tick (2^20 ns) per 1000 cycles
     wire [31:0] now;
-    vsnic_nic_time #(.CLK_HZ(64'd1_048_576_000)) nic_time (.clk(clk), .now(now));
+    vsnic_nic_time #(.CLK_HZ(64'd953_675)) nic_time (.clk(clk), .now(now));
     vsnic_core core (
         .clock(clk), .now(now), .s_valid(s_valid), .s_data(s_data), .s_last(s_last), .s_bytes(s_bytes),
         .s_user(s_user), .m_tx_valid(m_tx_valid), .m_tx_data(m_tx_data),
