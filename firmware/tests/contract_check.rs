@@ -45,7 +45,9 @@ fn nic_time_matches_the_contract() {
     use vsnic_contract::activity::{cycles_per_tick, TICK_NS_LOG2};
     let v = include_str!("../rtl/common/vsnic_nic_time.v");
     assert!(
-        v.contains(&format!("parameter [63:0] TICK_NS_LOG2 = 64'd{TICK_NS_LOG2}")),
+        v.contains(&format!(
+            "parameter [63:0] TICK_NS_LOG2 = 64'd{TICK_NS_LOG2}"
+        )),
         "vsnic_nic_time.v's TICK_NS_LOG2 is not the contract's {TICK_NS_LOG2}"
     );
     assert!(v.contains("CYCLES_PER_TICK = (CLK_HZ << TICK_NS_LOG2) / 64'd1_000_000_000"));
@@ -77,8 +79,5 @@ fn nic_time_matches_the_contract() {
 fn testbench_reads_now_at_the_contract_address() {
     use vsnic_contract::regs::table;
     let tb = include_str!("tb/uart_csr_tb.v");
-    assert!(tb.contains(&format!(
-        "csr_rd(16'h{:04X}, t0)",
-        table::BASE + table::NOW
-    )));
+    assert!(tb.contains(&format!("csr_rd(16'h{:04X}, t0)", table::BASE + table::NOW)));
 }

@@ -23,8 +23,8 @@
 
 use std::io::Write;
 use std::time::Instant;
-use vsnic_contract::entry::{self, Action, Entry};
 use vsnic_contract::activity;
+use vsnic_contract::entry::{self, Action, Entry};
 use vsnic_contract::regs::table;
 use vsnic_contract::{hash, stream, FlowKey};
 

@@ -398,7 +398,9 @@ mod tests {
         }
         nic.write32(table::BASE + table::CMD, table::CMD_WRITE | b);
         let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0];
-        let mut ip = vec![0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 100];
+        let mut ip = vec![
+            0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 100,
+        ];
         let s = !vsnic_hw::model::ones_sum(&ip);
         ip[10..12].copy_from_slice(&s.to_be_bytes());
         f.extend_from_slice(&ip);

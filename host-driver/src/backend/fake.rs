@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+use vsnic_contract::activity::{self, Activity, HitFlags};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::queue::{self, exc_desc, tx_desc};
 use vsnic_contract::regs::{self, counters, exq, id, table, txq};
-use vsnic_contract::activity::{self, Activity, HitFlags};
 use vsnic_contract::{entry, get_bits, set_bits, Reason};
 
 use super::{BackendError, DmaBuf, NicBackend};
@@ -616,7 +616,8 @@ mod tests {
         assert_eq!(read(5), Activity::default());
         // the words stay until the next read command (a table write does not change them)
         let _ = read(3);
-        nic.write32(base + table::CMD, table::CMD_WRITE | 3).unwrap();
+        nic.write32(base + table::CMD, table::CMD_WRITE | 3)
+            .unwrap();
         assert_eq!(nic.read32(base + table::ACT0).unwrap(), 2);
     }
 
