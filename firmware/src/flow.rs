@@ -349,6 +349,7 @@ fn build_ecp5(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
         rtl::BOARD_REGS,
         rtl::CAPTURE,
         rtl::UART_CSR,
+        rtl::NIC_TIME,
     ];
     steps.run("emit Verilog", || {
         let core = crate::core_verilog(b.width, opts.table_bits).map_err(Error::Config)?;
@@ -584,6 +585,7 @@ fn build_opennic(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
         "check/core_waivers.vlt".to_string(),
         "check/lint_box_250mhz.v".to_string(),
         "plugin/vsnic_opennic_250mhz.v".to_string(),
+        "plugin/vsnic_nic_time.v".to_string(),
         "plugin/vsnic_core.v".to_string(),
     ];
     let mut lint = "skipped: verilator not installed".to_string();

@@ -16,6 +16,10 @@ pub const BOARD_REGS: Source = (
     "vsnic_board_regs.v",
     include_str!("../rtl/common/vsnic_board_regs.v"),
 );
+pub const NIC_TIME: Source = (
+    "vsnic_nic_time.v",
+    include_str!("../rtl/common/vsnic_nic_time.v"),
+);
 pub const VERSA5G_TOP: Source = (
     "vsnic_versa5g_top.v",
     include_str!("../rtl/versa5g/vsnic_versa5g_top.v"),
@@ -31,6 +35,10 @@ pub const OPENNIC_PLUGIN: &[Source] = &[
     (
         "vsnic_opennic_250mhz.v",
         include_str!("../rtl/opennic/vsnic_opennic_250mhz.v"),
+    ),
+    (
+        "vsnic_nic_time.v",
+        include_str!("../rtl/common/vsnic_nic_time.v"),
     ),
     (
         "box_250mhz/box_250mhz_axi_crossbar.tcl",

@@ -47,6 +47,7 @@ fn versa5g_top_lints_clean() {
             rtl::BOARD_REGS,
             rtl::CAPTURE,
             rtl::UART_CSR,
+            rtl::NIC_TIME,
             rtl::LINT_ECP5_PRIMS,
         ],
     );
@@ -64,6 +65,7 @@ fn versa5g_top_lints_clean() {
                 "vsnic_board_regs.v",
                 "vsnic_capture.v",
                 "vsnic_uart_csr.v",
+                "vsnic_nic_time.v",
                 "lint_ecp5_prims.v",
                 "vsnic_core.v",
             ],
@@ -88,6 +90,7 @@ fn opennic_plugin_lints_clean() {
         &[
             "lint_box_250mhz.v",
             "vsnic_opennic_250mhz.v",
+            "vsnic_nic_time.v",
             "vsnic_core.v",
         ],
         Some("box_250mhz"),
@@ -113,6 +116,7 @@ fn opennic_build_generates_the_plugin() {
         "plugin/build_box_250mhz.tcl",
         "plugin/vsnic_core.v",
         "plugin/vsnic_opennic_250mhz.v",
+        "plugin/vsnic_nic_time.v",
         "plugin/box_250mhz/box_250mhz_axi_crossbar.tcl",
         "plugin/box_250mhz/box_250mhz_address_map.v",
         "plugin/box_250mhz/box_250mhz_address_map_inst.vh",

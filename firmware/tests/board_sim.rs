@@ -13,7 +13,7 @@ fn uart_bridge_reaches_core_and_frame_port() {
         return;
     };
     let dir = common::scratch("board_sim");
-    for (name, text) in [rtl::UART_CSR, rtl::BOARD_REGS, rtl::CAPTURE] {
+    for (name, text) in [rtl::UART_CSR, rtl::BOARD_REGS, rtl::CAPTURE, rtl::NIC_TIME] {
         std::fs::write(dir.join(name), text).unwrap();
     }
     std::fs::write(
@@ -42,6 +42,7 @@ fn uart_bridge_reaches_core_and_frame_port() {
             "vsnic_uart_csr.v",
             "vsnic_board_regs.v",
             "vsnic_capture.v",
+            "vsnic_nic_time.v",
             "vsnic_core.v",
         ])
         .output()

@@ -8,8 +8,10 @@
 //! * `m_exc_*`: exceptions to the host queue engine, metadata per
 //!   [`vsnic_contract::exception::meta`] on the last beat.
 //! * `csr_*`: the register bus for the blocks below [`vsnic_contract::regs::CORE_SPACE_END`].
+//! * `now`: NIC time in units of 2^[`vsnic_contract::activity::TICK_NS_LOG2`] ns (the board's
+//!   tick counter or the simulator's clock); stamps the activity records, read as `NOW`.
 
-use crate::stage::{csr::Csr, decide::Decide, emit::Emit, parse::Parser};
+use crate::stage::{activity::Activity, csr::Csr, decide::Decide, emit::Emit, parse::Parser};
 use rust_hdl::prelude::*;
 
 #[derive(LogicBlock, Default)]
@@ -36,18 +38,22 @@ pub struct Core<const W: usize, const T: usize> {
     pub csr_write: Signal<In, Bit>,
     pub csr_read: Signal<In, Bit>,
     pub csr_rdata: Signal<Out, Bits<32>>,
+    pub now: Signal<In, Bits<32>>,
     parse: Parser<W>,
     decide: Decide<T>,
     emit: Emit<W>,
+    pub(crate) act: Activity<T>,
     regs: Csr<W, T>,
     _evaluated: bool,
 }
 
 impl<const W: usize, const T: usize> Logic for Core<W, T> {
-    crate::stage::settled_update!(self; clocks: parse.clock, decide.clock, emit.clock, regs.clock;
+    crate::stage::settled_update!(self; clocks: parse.clock, decide.clock, emit.clock, act.clock, regs.clock;
         reads: s_valid, s_data, s_last, s_bytes, s_user,
-        m_exc_ready, csr_addr, csr_wdata, csr_write, csr_read,
+        m_exc_ready, csr_addr, csr_wdata, csr_write, csr_read, now,
         parse.hdr_valid, parse.hdr, parse.hdr_len, parse.hdr_user, parse.frame_start,
+        parse.f_valid, parse.f_len, decide.act_valid, decide.act_hit, decide.act_index,
+        decide.act_flags, act.rd_data,
         regs.tw_enable, regs.tw_index, regs.tw_entry, regs.hash_key, regs.csr_rdata,
         decide.m_valid, decide.m_hdr, decide.m_dec, decide.tr_entry,
         emit.m_tx_valid, emit.m_tx_data, emit.m_tx_last, emit.m_tx_bytes, emit.m_tx_port,
@@ -58,7 +64,7 @@ impl<const W: usize, const T: usize> Logic for Core<W, T> {
 impl<const W: usize, const T: usize> Core<W, T> {
     #[hdl_gen]
     fn logic(&mut self) {
-        clock!(self, clock, parse, decide, emit, regs);
+        clock!(self, clock, parse, decide, emit, act, regs);
         // parser
         self.parse.s_valid.next = self.s_valid.val();
         self.parse.s_data.next = self.s_data.val();
@@ -93,6 +99,17 @@ impl<const W: usize, const T: usize> Core<W, T> {
         self.m_exc_last.next = self.emit.m_exc_last.val();
         self.m_exc_bytes.next = self.emit.m_exc_bytes.val();
         self.m_exc_meta.next = self.emit.m_exc_meta.val();
+        // activity records
+        self.act.d_valid.next = self.decide.act_valid.val();
+        self.act.d_hit.next = self.decide.act_hit.val();
+        self.act.d_index.next = self.decide.act_index.val();
+        self.act.d_flags.next = self.decide.act_flags.val();
+        self.act.f_valid.next = self.parse.f_valid.val();
+        self.act.f_len.next = self.parse.f_len.val();
+        self.act.now.next = self.now.val();
+        self.act.rd_index.next = self.regs.tw_index.val();
+        self.regs.tr_act.next = self.act.rd_data.val();
+        self.regs.now.next = self.now.val();
         // registers
         self.regs.csr_addr.next = self.csr_addr.val();
         self.regs.csr_wdata.next = self.csr_wdata.val();
@@ -152,11 +169,46 @@ mod tests {
         check_all(&c).expect("core checks");
     }
 
-    /// Random traffic through circuit and model; every output frame compared.
+    /// Apply the core's activity writes so far to the model, in order, with their times.
+    fn sync_activity<const W: usize, const T: usize>(h: &mut Harness<W, T>, m: &mut Model) {
+        for now in h.take_act_stamps() {
+            assert!(
+                m.record_hit(now),
+                "the core wrote an activity record the model has no hit for"
+            );
+        }
+    }
+
+    /// Read bucket `index` back mid-traffic (entry and activity) and compare with the model at
+    /// the moment the read command sampled the records.
+    fn check_bucket<const W: usize, const T: usize>(
+        h: &mut Harness<W, T>,
+        m: &mut Model,
+        index: u32,
+    ) {
+        sync_activity(h, m);
+        let (entry, act) = h.read_bucket(index);
+        assert_eq!(entry, m.read_entry(index), "bucket {index}");
+        // the model up to the writes the read saw, compared, then the rest
+        let stamps = h.take_act_stamps();
+        let seen = (h.act_read_mark - m.hits_recorded) as usize;
+        for &now in &stamps[..seen] {
+            assert!(m.record_hit(now), "activity write without a hit");
+        }
+        assert_eq!(act, m.read_activity(index), "activity of bucket {index}");
+        for &now in &stamps[seen..] {
+            assert!(m.record_hit(now), "activity write without a hit");
+        }
+    }
+
+    /// Random traffic through circuit and model; every output frame compared, and the activity
+    /// records (read back mid-traffic and at the end, with a `now` that keeps changing).
     fn differential<const W: usize, const T: usize>(frames: usize, seed: u64) {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut h = Harness::<W, T>::new();
         let mut m = Model::new(T as u32);
+        h.log_activity(true);
+        h.set_now(rng.gen());
         // a random flow hash key, written through the registers (the host does this at start)
         let hash_key: [u32; 4] = rng.gen();
         h.set_hash_key(&hash_key);
@@ -171,6 +223,7 @@ mod tests {
         let mut sent = 0;
         let mut checked = 0;
         let mut udp_seen = 0;
+        let mut act_checked = 0;
         while sent < frames {
             // keep a few frames queued, with random idle gaps between them
             while h.input_pending() < 64 && sent < frames {
@@ -193,15 +246,49 @@ mod tests {
                 h.push_frame(&frame, user);
                 sent += 1;
             }
+            // NIC time moves on (wrapping), by one or by a jump, on a third of the cycles
+            if rng.gen_bool(0.3) {
+                let by = if rng.gen_bool(0.9) { 1 } else { rng.gen() };
+                h.set_now(h.now().wrapping_add(by));
+            }
             let gap = rng.gen_bool(0.2);
             h.step(!gap);
-            // the host reads an entry back now and then, while frames keep arriving
-            if rng.gen_bool(0.002) {
-                let index = rng.gen_range(0..1u32 << T);
-                assert_eq!(h.read_entry(index), m.read_entry(index), "bucket {index}");
+            // the host reads a bucket back now and then, while frames keep arriving: a random
+            // one, or one of the installed flows' (whose records move)
+            if rng.gen_bool(0.004) {
+                let index = if rng.gen_bool(0.5) {
+                    rng.gen_range(0..1u32 << T)
+                } else {
+                    traffic.entries()[rng.gen_range(0..traffic.entries().len())].0
+                };
+                check_bucket(&mut h, &mut m, index);
+                act_checked += 1;
             }
+            sync_activity(&mut h, &mut m);
         }
         h.run_until_idle(100_000);
+        sync_activity(&mut h, &mut m);
+        assert_eq!(m.pending_hits(), 0, "every hit was recorded");
+        // every bucket's record at the end
+        let mut recorded = vsnic_contract::activity::Activity::default();
+        for index in 0..1u32 << T {
+            let (_, act) = h.read_bucket(index);
+            let want = m.read_activity(index);
+            assert_eq!(act, want, "activity of bucket {index} at the end");
+            recorded.packets += want.packets;
+            recorded.syns |= want.syns;
+            recorded.fins |= want.fins;
+            recorded.rsts |= want.rsts;
+        }
+        assert!(
+            act_checked > 0 && recorded.packets as u64 == m.hits_recorded,
+            "mid-traffic reads {act_checked}, packets {}",
+            recorded.packets
+        );
+        assert!(
+            recorded.syns != 0 && recorded.fins != 0 && recorded.rsts != 0,
+            "the traffic had hits with every counted flag: {recorded:?}"
+        );
         let got_tx: Vec<_> = h.tx.drain(..).collect();
         let got_exc: Vec<_> = h.exc.drain(..).collect();
         assert_eq!(got_tx.len(), want_tx.len(), "tx frame count");
@@ -402,6 +489,109 @@ mod tests {
         for i in 0..4 {
             assert_eq!(h.csr_read(reg(i)), k[i as usize]);
         }
+    }
+
+    /// One 54-byte TCP segment (one beat at 512 bits) of an installed flow, hitting its entry.
+    fn one_beat_hits(n_flows: usize) -> (Harness<512, 8>, Model, Vec<(Vec<u8>, u32)>) {
+        use vsnic_contract::entry::{Action, Entry};
+        use vsnic_contract::{hash, FlowKey};
+        let mut h = Harness::<512, 8>::new();
+        let mut m = Model::new(8);
+        let mut flows: Vec<(Vec<u8>, u32)> = Vec::new();
+        let mut port = 1000u16;
+        while flows.len() < n_flows {
+            port += 1;
+            let key = FlowKey {
+                saddr: [10, 0, 0, 2],
+                daddr: [10, 0, 0, 100],
+                sport: port,
+                dport: 80,
+                proto: 6,
+            };
+            let b = hash::bucket(&key, 8);
+            if flows.iter().any(|(_, fb)| *fb == b) {
+                continue;
+            }
+            let e = Entry {
+                key,
+                valid: true,
+                action: Action::Dnat,
+                egress_port: 1,
+                nat_addr: [10, 1, 0, 2],
+                nat_port: 8080,
+                ..Default::default()
+            };
+            h.write_entry(b, &e.to_words());
+            m.write_entry(b, e.to_words());
+            let f = crate::model::tests::tcp_frame(&key, false, b"");
+            assert_eq!(f.len(), 54, "one beat at 512 bits");
+            flows.push((f, b));
+        }
+        (h, m, flows)
+    }
+
+    /// Back-to-back one-beat frames at 512 bits (one hit every cycle) on one bucket, and
+    /// alternating between two and three buckets: every hit counted, exactly (this needs the
+    /// activity stage's read-after-write forwarding at every depth).
+    #[test]
+    fn back_to_back_one_beat_hits_are_all_counted() {
+        for pattern in [&[0usize][..], &[0, 1], &[0, 1, 2], &[0, 0, 1, 2, 2, 2, 1]] {
+            let (mut h, mut m, flows) = one_beat_hits(3);
+            h.log_activity(true);
+            h.set_now(77);
+            let n = 300;
+            for i in 0..n {
+                let (f, _) = &flows[pattern[i % pattern.len()]];
+                assert!(matches!(m.process(f, 0, true), Verdict::Tx { .. }));
+                h.push_frame(f, 0);
+            }
+            let start = h.busy_cycles;
+            h.run_until_idle(10_000);
+            assert_eq!(h.busy_cycles - start, n as u64, "one beat per frame");
+            assert_eq!(h.tx.len(), n, "all forwarded");
+            m.record_all(77);
+            for (f, b) in &flows {
+                let (_, got) = h.read_bucket(*b);
+                let want = m.read_activity(*b);
+                assert_eq!(got, want, "bucket {b}");
+                let hits = (0..n)
+                    .filter(|i| flows[pattern[i % pattern.len()]].1 == *b)
+                    .count();
+                assert_eq!(got.packets as usize, hits, "pattern {pattern:?}");
+                assert_eq!(got.bytes, (hits * f.len()) as u64);
+                assert_eq!(got.last_seen, if hits > 0 { 77 } else { 0 });
+            }
+            assert_eq!(h.take_act_stamps().len(), n);
+        }
+    }
+
+    /// `NOW` reads the `now` input; `ACT0..3` of a bucket never hit read zero; a miss, a
+    /// non-IPv4 frame and a bypassed host frame that hits: only the hit counts.
+    #[test]
+    fn now_and_activity_registers() {
+        use vsnic_contract::regs::table;
+        let (mut h, mut m, flows) = one_beat_hits(1);
+        for now in [0, 1, 0xdead_beef, u32::MAX] {
+            h.set_now(now);
+            assert_eq!(h.csr_read(table::BASE + table::NOW), now);
+        }
+        let (f, b) = flows[0].clone();
+        assert_eq!(h.read_bucket(b).1, Default::default());
+        let mut miss = f.clone();
+        miss[37] ^= 1; // another destination port
+        let mut arp = f.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        let bypass = vsnic_contract::stream::user(0, true, true);
+        for (frame, user) in [(&miss, 0), (&arp, 0), (&f, bypass)] {
+            m.process(frame, user, true);
+            h.push_frame(frame, user);
+        }
+        h.set_now(1234);
+        h.run_until_idle(10_000);
+        m.record_all(1234);
+        let got = h.read_bucket(b).1;
+        assert_eq!(got, m.read_activity(b));
+        assert_eq!((got.packets, got.bytes, got.last_seen), (1, 54, 1234));
     }
 
     #[test]

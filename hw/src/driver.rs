@@ -6,7 +6,9 @@ use crate::core::{new_core, Core};
 use crate::model::ExcMeta;
 use rust_hdl::prelude::*;
 use std::collections::VecDeque;
+use vsnic_contract::activity::{self, Activity};
 use vsnic_contract::exception::meta;
+use vsnic_contract::regs::table;
 use vsnic_contract::{get_bits, Reason};
 
 /// One input beat.
@@ -83,6 +85,17 @@ pub struct Harness<const W: usize, const T: usize> {
     /// Number of cycles the input was busy (for utilisation figures).
     pub busy_cycles: u64,
     sampler: Option<Sampler>,
+    /// Value of the core's `now` input (NIC time), from the next cycle on.
+    now: u32,
+    /// Activity records written so far.
+    pub act_writes: u64,
+    /// Activity records written before the shadow copy was sampled by the last `CMD_READ`
+    /// (what `ACT0..3` then reflect).
+    pub act_read_mark: u64,
+    /// The `now` of each activity write since the last [`Harness::take_act_stamps`] (for a
+    /// reference model that applies the updates in the core's order and time), when
+    /// [`Harness::log_activity`] is on.
+    act_stamps: Option<VecDeque<u32>>,
 }
 
 /// Called after each clock edge has settled with the circuit (a waveform writer):
@@ -112,6 +125,10 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             read_pending: false,
             busy_cycles: 0,
             sampler: None,
+            now: 0,
+            act_writes: 0,
+            act_read_mark: 0,
+            act_stamps: None,
         }
     }
 
@@ -163,7 +180,6 @@ impl<const W: usize, const T: usize> Harness<W, T> {
 
     /// Write the flow hash key (`HASH_KEY0..3`) through the register bus.
     pub fn set_hash_key(&mut self, key: &vsnic_contract::hash::HashKey) {
-        use vsnic_contract::regs::table;
         for (i, w) in key.iter().enumerate() {
             self.queue_write(table::BASE + table::HASH_KEY0 + 4 * i as u32, *w);
         }
@@ -174,7 +190,6 @@ impl<const W: usize, const T: usize> Harness<W, T> {
 
     /// Write a whole table entry through the staging registers.
     pub fn write_entry(&mut self, index: u32, words: &[u32; vsnic_contract::entry::WORDS]) {
-        use vsnic_contract::regs::table;
         for (i, w) in words.iter().enumerate() {
             self.queue_write(table::BASE + table::DATA0 + 4 * i as u32, *w);
         }
@@ -187,7 +202,6 @@ impl<const W: usize, const T: usize> Harness<W, T> {
     /// Read a whole table entry back: the read command, then every staging word on the
     /// following cycles (back to back, as fast as the bus allows; traffic keeps flowing).
     pub fn read_entry(&mut self, index: u32) -> [u32; vsnic_contract::entry::WORDS] {
-        use vsnic_contract::regs::table;
         self.queue_write(table::BASE + table::CMD, table::CMD_READ | index);
         for i in 0..vsnic_contract::entry::WORDS {
             self.queue_read(table::BASE + table::DATA0 + 4 * i as u32);
@@ -200,6 +214,56 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             *w = self.reads.pop_front().expect("read completed");
         }
         words
+    }
+
+    /// Drive the core's `now` input (NIC time, units of 2^`activity::TICK_NS_LOG2` ns) with
+    /// `now` from the next cycle on.
+    pub fn set_now(&mut self, now: u32) {
+        self.now = now;
+    }
+
+    /// The value driven on `now`.
+    pub fn now(&self) -> u32 {
+        self.now
+    }
+
+    /// Record the `now` of every activity write from here on (off: stop and forget them).
+    pub fn log_activity(&mut self, on: bool) {
+        self.act_stamps = on.then(VecDeque::new);
+    }
+
+    /// The `now` stamps of the activity writes since the last call, in write order.
+    pub fn take_act_stamps(&mut self) -> Vec<u32> {
+        self.act_stamps
+            .as_mut()
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Read a bucket back: the read command, then the entry's staging words and the activity
+    /// words on the following cycles (traffic keeps flowing). `act_read_mark` tells how many
+    /// activity writes the record reflects.
+    pub fn read_bucket(&mut self, index: u32) -> ([u32; vsnic_contract::entry::WORDS], Activity) {
+        use vsnic_contract::entry::WORDS;
+        self.queue_write(table::BASE + table::CMD, table::CMD_READ | index);
+        for i in 0..WORDS {
+            self.queue_read(table::BASE + table::DATA0 + 4 * i as u32);
+        }
+        for i in 0..activity::WORDS {
+            self.queue_read(table::BASE + table::ACT0 + 4 * i as u32);
+        }
+        while self.reads.len() < WORDS + activity::WORDS {
+            self.step(true);
+        }
+        let mut words = [0; WORDS];
+        for w in words.iter_mut() {
+            *w = self.reads.pop_front().expect("read completed");
+        }
+        let mut act = [0; activity::WORDS];
+        for w in act.iter_mut() {
+            *w = self.reads.pop_front().expect("read completed");
+        }
+        (words, Activity::from_words(&act))
     }
 
     /// Whether the core may still hold frames (input queued or output in progress).
@@ -259,12 +323,20 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             }
         }
         c.m_exc_ready.next = self.exc_ready;
+        c.now.next = (self.now as u64).into();
         c.csr_write.next = false;
         c.csr_read.next = false;
         let was_pending = self.read_pending;
         self.read_pending = false;
         match self.csr.pop_front() {
             Some(CsrOp::Write(a, v)) => {
+                if a == table::BASE + table::CMD
+                    && v & table::CMD_WRITE == 0
+                    && v & table::CMD_READ != 0
+                {
+                    // the shadow copy is sampled at this cycle's edge, before its write
+                    self.act_read_mark = self.act_writes;
+                }
                 c.csr_addr.next = (a as u64).into();
                 c.csr_wdata.next = (v as u64).into();
                 c.csr_write.next = true;
@@ -282,6 +354,13 @@ impl<const W: usize, const T: usize> Harness<W, T> {
             f(self.cycle, true, &**c);
         }
         // Outputs of this cycle.
+        if c.act.wb_valid.val() {
+            // an activity record is written at this cycle's edge, stamped with this `now`
+            self.act_writes += 1;
+            if let Some(q) = self.act_stamps.as_mut() {
+                q.push_back(self.now);
+            }
+        }
         if was_pending {
             self.reads.push_back(c.csr_rdata.val().to_u32());
         }

@@ -5,6 +5,8 @@
 //! specification. The classification order is the one documented in
 //! [`vsnic_contract::exception`].
 
+use std::collections::VecDeque;
+use vsnic_contract::activity::{Activity, HitFlags};
 use vsnic_contract::entry::{self, Action, Entry};
 use vsnic_contract::exception::NUM_REASONS;
 use vsnic_contract::{hash, stream, FlowKey, Reason};
@@ -55,6 +57,14 @@ pub struct Model {
     pub hash_key: hash::HashKey,
     table: Vec<[u32; entry::WORDS]>,
     pub counters: Counters,
+    /// Each bucket's activity record (`ACT0..3` after a read command).
+    activity: Vec<Activity>,
+    /// Hits not yet recorded, in frame order: (bucket, frame length, flags). The core writes a
+    /// hit's record some cycles after the frame entered; [`Model::record_hit`] applies them in
+    /// that order with the time each was written at.
+    pending_hits: VecDeque<(u32, u32, HitFlags)>,
+    /// Hits recorded so far.
+    pub hits_recorded: u64,
 }
 
 fn be16(f: &[u8], at: usize) -> u16 {
@@ -105,6 +115,49 @@ impl Model {
             hash_key: hash::DEFAULT_KEY,
             table: vec![[0; entry::WORDS]; 1 << table_bits],
             counters: Counters::default(),
+            activity: vec![Activity::default(); 1 << table_bits],
+            pending_hits: VecDeque::new(),
+            hits_recorded: 0,
+        }
+    }
+
+    /// The activity record of a bucket, as a read command loads it into `ACT0..3`.
+    pub fn read_activity(&self, index: u32) -> Activity {
+        self.activity[index as usize % self.activity.len()]
+    }
+
+    /// Hits processed but not yet recorded.
+    pub fn pending_hits(&self) -> usize {
+        self.pending_hits.len()
+    }
+
+    /// Record the oldest pending hit at NIC time `now` (`Activity::record`); false if there is
+    /// none.
+    pub fn record_hit(&mut self, now: u32) -> bool {
+        let Some((index, len, flags)) = self.pending_hits.pop_front() else {
+            return false;
+        };
+        let a = &mut self.activity[index as usize];
+        *a = a.record(len, flags, now);
+        self.hits_recorded += 1;
+        true
+    }
+
+    /// Record every pending hit at NIC time `now`.
+    pub fn record_all(&mut self, now: u32) {
+        while self.record_hit(now) {}
+    }
+
+    /// The flags of a frame that the activity record counts (TCP only).
+    pub fn hit_flags(frame: &[u8]) -> HitFlags {
+        if frame[23] != 6 {
+            return HitFlags::default();
+        }
+        let f = frame[47];
+        HitFlags {
+            syn: f & 0x02 != 0,
+            fin: f & 0x01 != 0,
+            rst: f & 0x04 != 0,
         }
     }
 
@@ -319,6 +372,11 @@ impl Model {
         } else {
             (0, None)
         };
+        if hit.is_some() {
+            // every hit counts, whatever the frame's fate (the decision's HIT bit)
+            self.pending_hits
+                .push_back((index, frame.len() as u32, Model::hit_flags(frame)));
+        }
         let c = &mut self.counters;
         if from_host {
             c.tx_frames = c.tx_frames.wrapping_add(1);
@@ -369,7 +427,7 @@ impl Model {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use etherparse::PacketBuilder;
     use vsnic_contract::entry::SeqDelta;

@@ -143,7 +143,15 @@ impl Traffic {
         let b = match (syn, ack) {
             (true, false) => b.syn(),
             (true, true) => b.syn().ack(acknum),
-            (false, true) => b.ack(acknum).psh(),
+            (false, true) => {
+                // now and then a FIN or RST with the ack (the activity records count them)
+                let b = b.ack(acknum).psh();
+                match rng.gen_range(0..16) {
+                    0 => b.fin(),
+                    1 => b.rst(),
+                    _ => b,
+                }
+            }
             (false, false) => b.fin(),
         };
         // 12 option bytes (a 32-byte TCP header) on some segments: NOP, NOP, timestamps (what

@@ -14,7 +14,7 @@
 #error "build with -DWIDTH=64 or -DWIDTH=512"
 #endif
 static const int LANES = WIDTH / 8;
-static const int REC = 12 + LANES;
+static const int REC = 16 + LANES;
 
 struct Digest {
     uint64_t h = 0xcbf29ce484222325ull;
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
     FILE* f = std::fopen(argv[1], "rb");
     if (!f) { std::perror(argv[1]); return 1; }
     uint8_t hdr[16];
-    if (std::fread(hdr, 1, 16, f) != 16 || std::memcmp(hdr, "VSNV", 4) != 0) { std::fprintf(stderr, "bad vector file\n"); return 1; }
+    if (std::fread(hdr, 1, 16, f) != 16 || std::memcmp(hdr, "VSNA", 4) != 0) { std::fprintf(stderr, "bad vector file\n"); return 1; }
     uint32_t width, cycles;
     std::memcpy(&width, hdr + 4, 4); std::memcpy(&cycles, hdr + 8, 4);
     if (width != WIDTH) { std::fprintf(stderr, "vectors are for width %u, testbench for %d\n", width, WIDTH); return 1; }
@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
     Vtop* t = new Vtop(&ctx);
     std::vector<uint8_t> txf, excf;
     uint8_t lane[LANES];
-    Digest tx, exc, tx_first, exc_first;
-    uint64_t ntx = 0, nexc = 0, ntx_first = 0, nexc_first = 0, total = 0;
+    Digest tx, exc, rd, tx_first, exc_first, rd_first;
+    uint64_t ntx = 0, nexc = 0, nrd = 0, ntx_first = 0, nexc_first = 0, nrd_first = 0, total = 0;
+    bool read_pending = false;
     int passes = 0;
     t->clock = 0;
     t->m_exc_ready = 1;
@@ -75,14 +76,22 @@ int main(int argc, char** argv) {
             t->s_valid = r[0] & 1;
             t->s_last = (r[0] >> 1) & 1;
             t->csr_write = (r[0] >> 2) & 1;
-            t->csr_read = 0;
+            t->csr_read = (r[0] >> 3) & 1;
             t->s_bytes = r[1];
             t->s_user = r[2];
             uint32_t a, v; std::memcpy(&a, r + 4, 4); std::memcpy(&v, r + 8, 4);
             t->csr_addr = a; t->csr_wdata = v;
-            set_data(t, r + 12);
+            uint32_t now; std::memcpy(&now, r + 12, 4);
+            t->now = now;
+            set_data(t, r + 16);
             t->clock = 0;
             t->eval();
+            // a read's data is on csr_rdata the cycle after the read (as the RustHDL driver takes it)
+            if (read_pending) {
+                uint32_t v = t->csr_rdata;
+                rd.add((const uint8_t*)&c, 4); rd.add((const uint8_t*)&v, 4); nrd++;
+            }
+            read_pending = (r[0] >> 3) & 1;
             if (t->m_tx_valid) {
                 int n = t->m_tx_bytes;
                 get_data(TX_DATA(t), lane);
@@ -103,12 +112,14 @@ int main(int argc, char** argv) {
             t->eval();
         }
         total += cycles;
-        if (passes++ == 0) { tx_first = tx; exc_first = exc; ntx_first = ntx; nexc_first = nexc; }
+        if (passes++ == 0) { tx_first = tx; exc_first = exc; rd_first = rd; ntx_first = ntx; nexc_first = nexc; nrd_first = nrd; }
         secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     } while (secs < min_seconds);
-    std::printf("verilator width=%d cycles=%u passes=%d seconds=%.3f cycles_per_s=%.0f tx_frames=%llu exc_frames=%llu digest=%016llx%016llx\n",
+    std::printf("verilator width=%d cycles=%u passes=%d seconds=%.3f cycles_per_s=%.0f tx_frames=%llu exc_frames=%llu reads=%llu digest=%016llx%016llx%016llx\n",
                 WIDTH, cycles, passes, secs, total / secs, (unsigned long long)ntx_first,
-                (unsigned long long)nexc_first, (unsigned long long)tx_first.h, (unsigned long long)exc_first.h);
+                (unsigned long long)nexc_first, (unsigned long long)nrd_first,
+                (unsigned long long)tx_first.h, (unsigned long long)exc_first.h,
+                (unsigned long long)rd_first.h);
     t->final();
     delete t;
     return 0;

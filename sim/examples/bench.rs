@@ -13,12 +13,17 @@
 //! `sim/bench/tb.cpp` (the Verilator testbench, see `sim/bench/verilator.sh`) reads, so both
 //! simulators run the same cycles and must print the same digest.
 //!
-//! Vector file: `b"VSNV"`, u32 width, u32 cycles, u32 0; then per cycle `flags` (bit 0 s_valid,
-//! bit 1 s_last, bit 2 csr_write), `s_bytes`, `s_user`, 0, u32 csr_addr, u32 csr_wdata, and
-//! `width / 8` data bytes (lane order). All little-endian.
+//! Register reads are part of the set: activity records (`CMD_READ`, `ACT0..3`) and `NOW` read
+//! back while the frames stream and at the end, with `now` driven by a value that changes; their
+//! values go into the digest, so an activity path that differed between the simulators shows.
+//!
+//! Vector file: `b"VSNA"`, u32 width, u32 cycles, u32 0; then per cycle `flags` (bit 0 s_valid,
+//! bit 1 s_last, bit 2 csr_write, bit 3 csr_read), `s_bytes`, `s_user`, 0, u32 csr_addr,
+//! u32 csr_wdata, u32 now, and `width / 8` data bytes (lane order). All little-endian.
 
 use std::io::Write;
 use std::time::Instant;
+use vsnic_contract::activity;
 use vsnic_contract::entry::{self, Action, Entry};
 use vsnic_contract::regs::table;
 use vsnic_contract::{hash, stream, FlowKey};
@@ -82,13 +87,19 @@ fn tcp_frame(key: &FlowKey, flags: u8, payload: usize, rng: &mut Rng) -> Vec<u8>
     f
 }
 
+/// One cycle's register bus operation.
+#[derive(Clone, Copy)]
+enum Op {
+    Write(u32, u32),
+    Read(u32),
+}
 /// Register writes (address, value).
 type Writes = Vec<(u32, u32)>;
 /// Frames with their stream side band.
 type Frames = Vec<(Vec<u8>, u8)>;
 
 /// The register writes and frames of the vector set.
-fn vector_set(frames: usize) -> (Writes, Frames) {
+fn vector_set(frames: usize) -> (Writes, Frames, Vec<u32>) {
     let mut rng = Rng(0x5eed_1234_abcd_9876);
     let mut flows: Vec<FlowKey> = Vec::new();
     let mut writes = Vec::new();
@@ -160,7 +171,9 @@ fn vector_set(frames: usize) -> (Writes, Frames) {
         let known = flows[rng.below(flows.len() as u64) as usize];
         let size = sizes[rng.below(sizes.len() as u64) as usize];
         let f = match rng.below(100) {
-            0..=79 => tcp_frame(&known, 0x18, size, &mut rng),
+            0..=74 => tcp_frame(&known, 0x18, size, &mut rng),
+            75..=77 => tcp_frame(&known, 0x11, size, &mut rng), // FIN
+            78..=79 => tcp_frame(&known, 0x14, 0, &mut rng),    // RST
             80..=89 => {
                 let mut k = known;
                 k.sport ^= 0x5a5a;
@@ -176,7 +189,44 @@ fn vector_set(frames: usize) -> (Writes, Frames) {
         };
         out.push((f, user));
     }
-    (writes, out)
+    let buckets = flows.iter().map(bucket).collect();
+    (writes, out, buckets)
+}
+
+/// A bucket's activity read back: the read command, its four words and `NOW`.
+fn read_ops(bucket: u32) -> [Op; 2 + activity::WORDS] {
+    let act = |i: u32| Op::Read(table::BASE + table::ACT0 + 4 * i);
+    [
+        Op::Write(table::BASE + table::CMD, table::CMD_READ | bucket),
+        act(0),
+        act(1),
+        act(2),
+        act(3),
+        Op::Read(table::BASE + table::NOW),
+    ]
+}
+
+/// The bus operation of every cycle: the table writes first, then activity reads of the flows'
+/// buckets every 97 cycles while the frames stream, then (after the drain) every flow's bucket.
+fn schedule(writes: &[(u32, u32)], buckets: &[u32], beats: u64) -> Vec<Option<Op>> {
+    let mut ops: Vec<Option<Op>> = writes.iter().map(|&(a, v)| Some(Op::Write(a, v))).collect();
+    let mut k = 0;
+    while (ops.len() as u64) < beats {
+        ops.extend(std::iter::repeat_n(None, 91));
+        ops.extend(read_ops(buckets[k % buckets.len()]).map(Some));
+        k += 1;
+    }
+    ops.extend(std::iter::repeat_n(None, DRAIN as usize));
+    for &b in buckets {
+        ops.extend(read_ops(b).map(Some));
+    }
+    ops.push(None); // the last read's data
+    ops
+}
+
+/// NIC time on cycle `c`: moving on every 5 cycles, from just below the 32-bit wrap.
+fn now_at(c: u64) -> u32 {
+    0xFFFF_FF00u32.wrapping_add((c / 5) as u32)
 }
 
 /// FNV-1a over every output frame.
@@ -194,12 +244,12 @@ impl Digest {
 fn write_vectors(
     path: &str,
     width: usize,
-    writes: &[(u32, u32)],
+    ops: &[Option<Op>],
     frames: &[(Vec<u8>, u8)],
     cycles: u64,
 ) -> std::io::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-    w.write_all(b"VSNV")?;
+    w.write_all(b"VSNA")?;
     for v in [width as u32, cycles as u32, 0] {
         w.write_all(&v.to_le_bytes())?;
     }
@@ -210,10 +260,9 @@ fn write_vectors(
             .enumerate()
             .map(move |(i, c)| (c, i + 1 == n, *user))
     });
-    let mut writes = writes.iter();
     let mut data = vec![0u8; lanes];
-    for _ in 0..cycles {
-        let csr = writes.next();
+    for c in 0..cycles {
+        let csr = ops.get(c as usize).copied().flatten();
         let beat = beats.next();
         let mut flags = 0u8;
         data.fill(0);
@@ -224,13 +273,21 @@ fn write_vectors(
             bytes = c.len() as u8;
             user = u;
         }
-        let (addr, val) = csr.copied().unwrap_or((0, 0));
-        if csr.is_some() {
-            flags |= 4;
-        }
+        let (addr, val) = match csr {
+            Some(Op::Write(a, v)) => {
+                flags |= 4;
+                (a, v)
+            }
+            Some(Op::Read(a)) => {
+                flags |= 8;
+                (a, 0)
+            }
+            None => (0, 0),
+        };
         w.write_all(&[flags, bytes, user, 0])?;
         w.write_all(&addr.to_le_bytes())?;
         w.write_all(&val.to_le_bytes())?;
+        w.write_all(&now_at(c).to_le_bytes())?;
         w.write_all(&data)?;
     }
     w.flush()
@@ -253,27 +310,39 @@ fn main() {
             }
         }
     }
-    let (writes, set) = vector_set(frames);
+    let (writes, set, buckets) = vector_set(frames);
     let lanes = width / 8;
     let beats: u64 = set
         .iter()
         .map(|(f, _)| f.len().div_ceil(lanes) as u64)
         .sum();
-    // CSR writes and the first beats overlap (separate buses), as in the vector file.
-    let cycles = (writes.len() as u64).max(beats) + DRAIN;
+    // CSR operations and the first beats overlap (separate buses), as in the vector file.
+    let ops = schedule(&writes, &buckets, beats);
+    let cycles = (ops.len() as u64).max(beats + DRAIN);
 
     let mut core = vsnic_sim::nic::new_core(width, TABLE_BITS).expect("supported width");
-    for (a, v) in &writes {
-        core.queue_write(*a, *v);
-    }
     for (f, user) in &set {
         core.push_frame(f, *user);
     }
     let (mut tx, mut exc) = (Digest(0xcbf2_9ce4_8422_2325), Digest(0xcbf2_9ce4_8422_2325));
-    let (mut ntx, mut nexc) = (0u64, 0u64);
+    let mut rd = Digest(0xcbf2_9ce4_8422_2325);
+    let (mut ntx, mut nexc, mut nrd, mut active) = (0u64, 0u64, 0u64, 0u64);
     let t = Instant::now();
     for c in 0..cycles {
+        match ops.get(c as usize).copied().flatten() {
+            Some(Op::Write(a, v)) => core.queue_write(a, v),
+            Some(Op::Read(a)) => core.queue_read(a),
+            None => {}
+        }
+        core.set_now(now_at(c));
         core.step(true);
+        while let Some(v) = core.take_read() {
+            rd.add(&(c as u32).to_le_bytes());
+            rd.add(&v.to_le_bytes());
+            // ACT0 (packets) of a bucket that saw traffic (reads come in ACT0..3, NOW)
+            active += (nrd % (1 + activity::WORDS as u64) == 0 && v != 0) as u64;
+            nrd += 1;
+        }
         // the cycle a frame completes on is part of the digest: the comparison is cycle-exact
         let at = (c as u32).to_le_bytes();
         while let Some((port, f)) = core.take_tx() {
@@ -290,14 +359,16 @@ fn main() {
     }
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(core.input_pending(), 0, "vector set did not drain");
+    assert!(active > 0, "no activity read back");
     println!(
-        "rusthdl width={width} frames={frames} cycles={cycles} seconds={secs:.3} cycles_per_s={:.0} tx_frames={ntx} exc_frames={nexc} digest={:016x}{:016x}",
+        "rusthdl width={width} frames={frames} cycles={cycles} seconds={secs:.3} cycles_per_s={:.0} tx_frames={ntx} exc_frames={nexc} reads={nrd} active_reads={active} digest={:016x}{:016x}{:016x}",
         cycles as f64 / secs,
         tx.0,
-        exc.0
+        exc.0,
+        rd.0
     );
     if let Some(p) = vectors {
-        write_vectors(&p, width, &writes, &set, cycles).expect("writing vectors");
+        write_vectors(&p, width, &ops, &set, cycles).expect("writing vectors");
         eprintln!("wrote {cycles} cycles of vectors to {p}");
     }
 }

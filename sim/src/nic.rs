@@ -10,6 +10,8 @@ use crate::queues::Engine;
 use crate::vcd::{VcdWindow, Window};
 use std::collections::VecDeque;
 use std::path::Path;
+use std::time::Duration;
+use vsnic_contract::activity::TICK_NS_LOG2;
 use vsnic_contract::regs;
 use vsnic_hw::driver::{ExcFrame, Harness, Sampler};
 
@@ -28,6 +30,8 @@ pub trait CoreDriver: Send {
     fn take_exc(&mut self) -> Option<ExcFrame>;
     fn cycle(&self) -> u64;
     fn set_sampler(&mut self, sampler: Option<Sampler>);
+    /// Drive the core's `now` input (NIC time) from the next cycle on.
+    fn set_now(&mut self, now: u32);
 }
 
 impl<const W: usize, const T: usize> CoreDriver for Harness<W, T> {
@@ -61,6 +65,9 @@ impl<const W: usize, const T: usize> CoreDriver for Harness<W, T> {
     }
     fn set_sampler(&mut self, sampler: Option<Sampler>) {
         Harness::set_sampler(self, sampler)
+    }
+    fn set_now(&mut self, now: u32) {
+        Harness::set_now(self, now)
     }
 }
 
@@ -127,7 +134,14 @@ pub struct SimNic {
     exceptions: u64,
     /// Last cycle on which a frame entered or left the core.
     last_activity: u64,
+    /// Core clock: simulated time advances by one period per cycle.
+    ns_per_cycle: f64,
+    /// Simulated time spent idle (following real time, see [`crate::runner`]).
+    idle: Duration,
 }
+
+/// The default core clock of a bare [`SimNic`] (10 GbE at 64 bits).
+pub const DEFAULT_CLOCK_HZ: f64 = 156.25e6;
 
 impl SimNic {
     pub fn new(width: usize, table_bits: usize) -> Result<SimNic, String> {
@@ -142,11 +156,33 @@ impl SimNic {
             host_tx_frames: 0,
             exceptions: 0,
             last_activity: 0,
+            ns_per_cycle: 1e9 / DEFAULT_CLOCK_HZ,
+            idle: Duration::ZERO,
         })
     }
 
     pub fn cycle(&self) -> u64 {
         self.core.cycle()
+    }
+
+    /// Set the core clock (simulated time per cycle).
+    pub fn set_clock_hz(&mut self, clock_hz: f64) {
+        self.ns_per_cycle = 1e9 / clock_hz;
+    }
+
+    /// Simulated time passed while idle (no cycles run): the NIC's time moves on with it.
+    pub fn add_idle(&mut self, d: Duration) {
+        self.idle += d;
+    }
+
+    /// Simulated time: the cycles run at the core clock plus the idle time.
+    pub fn sim_time(&self) -> Duration {
+        Duration::from_nanos((self.cycle() as f64 * self.ns_per_cycle) as u64) + self.idle
+    }
+
+    /// The NIC time the core sees: simulated ns >> `activity::TICK_NS_LOG2` (wrapping at 2^32).
+    pub fn nic_time(&self) -> u32 {
+        (self.sim_time().as_nanos() >> TICK_NS_LOG2) as u32
     }
 
     /// Stream the core's signals over `window` (in core cycles) to a VCD file at `path`
@@ -216,6 +252,8 @@ impl SimNic {
         if self.core.input_pending() > 0 {
             self.last_activity = self.cycle();
         }
+        let now = self.nic_time();
+        self.core.set_now(now);
         self.core.step(self.engine.exc_ready());
         while let Some((port, frame)) = self.core.take_tx() {
             self.last_activity = self.cycle();
@@ -319,6 +357,66 @@ mod tests {
         assert_eq!(times.first(), Some(&(10 * period)));
         assert_eq!(times.last(), Some(&(49 * period + period / 2)));
         assert_eq!(times.len(), 80);
+    }
+
+    /// `NOW` follows simulated time: the core's cycles at its clock, plus idle time.
+    #[test]
+    fn nic_time_follows_simulated_time() {
+        use vsnic_contract::activity::cycles_per_tick;
+        use vsnic_contract::regs::table;
+        let mut nic = SimNic::new(64, 8).unwrap();
+        nic.set_clock_hz(62.5e6);
+        let now = |nic: &mut SimNic| nic.read32(table::BASE + table::NOW);
+        assert_eq!(now(&mut nic), 0);
+        // a whole tick of cycles (exact at 62.5 MHz), then a few more
+        nic.run(cycles_per_tick(62_500_000) + 10);
+        assert_eq!(now(&mut nic), 1);
+        // one second idle: 10^9 >> 20 ticks more (plus the first one)
+        nic.add_idle(Duration::from_secs(1));
+        let t = now(&mut nic);
+        assert_eq!(t, ((1_000_000_000u64 + (1 << 20)) >> TICK_NS_LOG2) as u32);
+        assert_eq!(t, nic.nic_time());
+        // and the records are stamped with it: a frame hitting an entry
+        use vsnic_contract::entry::{Action, Entry};
+        use vsnic_contract::{hash, FlowKey};
+        let key = FlowKey {
+            saddr: [10, 0, 0, 2],
+            daddr: [10, 0, 0, 100],
+            sport: 4000,
+            dport: 80,
+            proto: 6,
+        };
+        let e = Entry {
+            key,
+            valid: true,
+            action: Action::Forward,
+            ..Default::default()
+        };
+        let b = hash::bucket(&key, 8);
+        for (i, w) in e.to_words().iter().enumerate() {
+            nic.write32(table::BASE + table::DATA0 + 4 * i as u32, *w);
+        }
+        nic.write32(table::BASE + table::CMD, table::CMD_WRITE | b);
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0];
+        let mut ip = vec![
+            0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 2, 10, 0, 0, 100,
+        ];
+        let s = !vsnic_hw::model::ones_sum(&ip);
+        ip[10..12].copy_from_slice(&s.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&4000u16.to_be_bytes());
+        f.extend_from_slice(&80u16.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x11, 0xff, 0xff, 0, 0, 0, 0]);
+        nic.receive(0, f.clone());
+        nic.run(200);
+        assert_eq!(nic.ports[0].tx.len(), 1, "forwarded");
+        nic.write32(table::BASE + table::CMD, table::CMD_READ | b);
+        let w: Vec<u32> = (0..4)
+            .map(|i| nic.read32(table::BASE + table::ACT0 + 4 * i))
+            .collect();
+        let a = vsnic_contract::activity::Activity::from_words(&w.try_into().unwrap());
+        assert_eq!((a.packets, a.bytes, a.fins), (1, f.len() as u64, 1));
+        assert_eq!(a.last_seen, t);
     }
 
     #[test]

@@ -55,15 +55,15 @@ type IrqHandler = Box<dyn Fn() + Send + Sync>;
 struct State {
     nic: SimNic,
     attachments: Vec<(usize, Box<dyn Attachment>)>,
-    idle_time: Duration,
     /// Real time spent clocking the core.
     clocking_time: Duration,
-    clock_hz: f64,
 }
 
 impl State {
+    /// Simulated time (the NIC keeps it: its `now` input, the activity records' time base,
+    /// follows the same clock).
     fn now(&self) -> Duration {
-        Duration::from_secs_f64(self.nic.cycle() as f64 / self.clock_hz) + self.idle_time
+        self.nic.sim_time()
     }
 
     /// Move frames between the ports and their attachments; returns the soonest next poll.
@@ -119,6 +119,7 @@ impl Simulator {
             return Err(format!("bad clock frequency {}", cfg.clock_hz));
         }
         let mut nic = SimNic::new(cfg.width, cfg.table_bits)?;
+        nic.set_clock_hz(cfg.clock_hz);
         if let Some(t) = &cfg.vcd {
             nic.trace_vcd(&t.path, t.window, cfg.clock_hz)?;
         }
@@ -126,9 +127,7 @@ impl Simulator {
             state: Mutex::new(State {
                 nic,
                 attachments: Vec::new(),
-                idle_time: Duration::ZERO,
                 clocking_time: Duration::ZERO,
-                clock_hz: cfg.clock_hz,
             }),
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -275,7 +274,8 @@ fn run(shared: Arc<Shared>) {
                 .wait_timeout(st, wait)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
-            st.idle_time += t0.elapsed();
+            let idle = t0.elapsed();
+            st.nic.add_idle(idle);
         }
     }
 }

@@ -2,3 +2,4 @@
 # folder as the current directory).
 read_verilog -quiet vsnic_core.v
 read_verilog -quiet vsnic_opennic_250mhz.v
+read_verilog -quiet vsnic_nic_time.v

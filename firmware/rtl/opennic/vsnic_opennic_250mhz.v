@@ -206,8 +206,12 @@ module vsnic_opennic_250mhz (
     wire [6:0]   m_tx_bytes, m_exc_bytes;
     wire [1:0]   m_tx_port;
     wire [63:0]  m_exc_meta;
+    // NIC time (activity records, the table block's NOW) at the 250 MHz box clock
+    wire [31:0] now;
+    vsnic_nic_time #(.CLK_HZ(64'd250_000_000)) nic_time (.clk(axis_aclk), .now(now));
+
     vsnic_core core (
-        .clock(axis_aclk),
+        .clock(axis_aclk), .now(now),
         .s_valid(s_valid), .s_data(s_data), .s_last(s_last), .s_bytes(s_bytes), .s_user(s_user),
         .m_tx_valid(m_tx_valid), .m_tx_data(m_tx_data), .m_tx_last(m_tx_last),
         .m_tx_bytes(m_tx_bytes), .m_tx_port(m_tx_port),

@@ -73,8 +73,12 @@ module vsnic_versa5g_top #(
         .m_exc_valid(m_exc_valid), .m_exc_data(m_exc_data), .m_exc_last(m_exc_last),
         .m_exc_bytes(m_exc_bytes), .m_exc_meta(m_exc_meta), .m_exc_ready(m_exc_ready));
 
+    // NIC time (activity records, the table block's NOW)
+    wire [31:0] now;
+    vsnic_nic_time #(.CLK_HZ(CLK_HZ)) nic_time (.clk(clk), .now(now));
+
     vsnic_core core (
-        .clock(clk),
+        .clock(clk), .now(now),
         .s_valid(s_valid), .s_data(s_data), .s_last(s_last), .s_bytes(s_bytes), .s_user(s_user),
         .m_tx_valid(m_tx_valid), .m_tx_data(m_tx_data), .m_tx_last(m_tx_last),
         .m_tx_bytes(m_tx_bytes), .m_tx_port(m_tx_port),

@@ -29,8 +29,11 @@ module uart_csr_tb;
         .m_tx_bytes(m_tx_bytes), .m_tx_port(m_tx_port), .m_exc_valid(m_exc_valid),
         .m_exc_data(m_exc_data), .m_exc_last(m_exc_last), .m_exc_bytes(m_exc_bytes),
         .m_exc_meta(m_exc_meta), .m_exc_ready(m_exc_ready));
+    // NIC time at a pretend 953.675 kHz clock: one tick (2^20 ns) per 1000 cycles
+    wire [31:0] now;
+    vsnic_nic_time #(.CLK_HZ(64'd953_675)) nic_time (.clk(clk), .now(now));
     vsnic_core core (
-        .clock(clk), .s_valid(s_valid), .s_data(s_data), .s_last(s_last), .s_bytes(s_bytes),
+        .clock(clk), .now(now), .s_valid(s_valid), .s_data(s_data), .s_last(s_last), .s_bytes(s_bytes),
         .s_user(s_user), .m_tx_valid(m_tx_valid), .m_tx_data(m_tx_data),
         .m_tx_last(m_tx_last), .m_tx_bytes(m_tx_bytes), .m_tx_port(m_tx_port),
         .m_exc_valid(m_exc_valid), .m_exc_data(m_exc_data), .m_exc_last(m_exc_last),
@@ -139,7 +142,7 @@ module uart_csr_tb;
         end
     endtask
 
-    reg [31:0] d;
+    reg [31:0] d, t0;
     integer k;
     initial begin
         repeat (20) @(posedge clk);
@@ -184,6 +187,14 @@ module uart_csr_tb;
         csr_rd(16'h0644, d);
         if (d[31] !== 1'b0) begin
             $display("FAIL: capture should be empty (status %h)", d);
+            errors = errors + 1;
+        end
+        // the table block's NOW (0x0170) follows the NIC time counter: one tick per 1000 cycles
+        csr_rd(16'h0170, t0);
+        repeat (5000) @(posedge clk);
+        csr_rd(16'h0170, d);
+        if (t0 == 32'd0 || d - t0 < 32'd5 || d - t0 > 32'd10) begin
+            $display("FAIL: NOW went from %0d to %0d in 5000+ cycles", t0, d);
             errors = errors + 1;
         end
         if (errors == 0) $display("PASS");

@@ -7,12 +7,14 @@
 //! A table read is the reverse: `CMD` with the read bit and the index loads the bucket's entry
 //! into the staging words (from the table's host port, one cycle later; a register access in
 //! that cycle already sees it), where the host reads it from `DATA0..`.
+//! The read command also loads the bucket's activity record into `ACT0..3` (from the activity
+//! stage's shadow copy, same timing). `NOW` reads the core's `now` input.
 //! The staging words keep their value across commands (the contract says so; the driver relies
 //! on it to write only the words that changed).
 
 use rust_hdl::prelude::*;
 use vsnic_contract::hash::DEFAULT_KEY;
-use vsnic_contract::{entry, regs};
+use vsnic_contract::{activity, entry, regs};
 
 #[derive(LogicBlock)]
 pub struct Csr<const W: usize, const T: usize> {
@@ -29,6 +31,11 @@ pub struct Csr<const W: usize, const T: usize> {
     pub tr_entry: Signal<In, Bits<{ entry::BITS }>>,
     /// The flow hash key (`HASH_KEY0..3`).
     pub hash_key: Signal<Out, Bits<128>>,
+    /// The activity record at `tw_index` of the previous cycle (the activity stage's shadow
+    /// copy), loaded into `ACT0..3` with the entry.
+    pub tr_act: Signal<In, Bits<{ activity::BITS }>>,
+    /// NIC time (`NOW`).
+    pub now: Signal<In, Bits<32>>,
     pub ev_rx: Signal<In, Bit>,
     pub ev_tx: Signal<In, Bit>,
     pub ev_fastpath: Signal<In, Bit>,
@@ -41,6 +48,14 @@ pub struct Csr<const W: usize, const T: usize> {
     rd_pending: DFF<Bit>,
     /// The staging words as of this cycle (a read's entry forwarded before it is registered).
     staged_src: Signal<Local, Bits<{ entry::BITS }>>,
+    /// `ACT0..3`: the record of the last read command's bucket.
+    act: DFF<Bits<{ activity::BITS }>>,
+    act_src: Signal<Local, Bits<{ activity::BITS }>>,
+    a_tb_act0: Constant<Bits<16>>,
+    a_tb_act1: Constant<Bits<16>>,
+    a_tb_act2: Constant<Bits<16>>,
+    a_tb_act3: Constant<Bits<16>>,
+    a_tb_now: Constant<Bits<16>>,
     // HASH_KEYi, stored as (value XOR default word) so that the all-zero reset state of the
     // registers means the contract's default key
     hk0: DFF<Bits<32>>,
@@ -162,6 +177,15 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             tw_entry: Default::default(),
             tr_entry: Default::default(),
             hash_key: Default::default(),
+            tr_act: Default::default(),
+            now: Default::default(),
+            act: Default::default(),
+            act_src: Default::default(),
+            a_tb_act0: a(tb::BASE + tb::ACT0),
+            a_tb_act1: a(tb::BASE + tb::ACT0 + 4),
+            a_tb_act2: a(tb::BASE + tb::ACT0 + 8),
+            a_tb_act3: a(tb::BASE + tb::ACT0 + 12),
+            a_tb_now: a(tb::BASE + tb::NOW),
             hk0: Default::default(),
             hk1: Default::default(),
             hk2: Default::default(),
@@ -263,6 +287,9 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
     }
 }
 
+// ACT0..ACT3 are four words.
+const _: () = assert!(activity::WORDS == 4, "update Csr's ACT words");
+
 // The counter block has one register per reason code 1..=11 (code 0 is "no exception").
 const _: () = assert!(
     vsnic_contract::exception::NUM_REASONS == 12,
@@ -270,12 +297,12 @@ const _: () = assert!(
 );
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
-    super::settled_update!(self; clocks: rdata.clock, staging.clock, rd_pending.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
+    super::settled_update!(self; clocks: rdata.clock, staging.clock, rd_pending.clock, act.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
         c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
         ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
-        staged_word, in_data, rdata.q, staging.q, rd_pending.q, staged_src, tr_entry, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
+        staged_word, in_data, rdata.q, staging.q, rd_pending.q, staged_src, tr_entry, act.q, act_src, tr_act, now, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
         c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q);
 }
 
@@ -283,8 +310,9 @@ impl<const W: usize, const T: usize> Csr<W, T> {
     #[hdl_gen]
     fn logic(&mut self) {
         dff_setup!(
-            self, clock, rdata, staging, rd_pending, hk0, hk1, hk2, hk3, c_rx, c_tx, c_fastpath,
-            c_exc, c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9, c_r10, c_r11
+            self, clock, rdata, staging, rd_pending, act, hk0, hk1, hk2, hk3, c_rx, c_tx,
+            c_fastpath, c_exc, c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9,
+            c_r10, c_r11
         );
         // ---- counters ----
         if self.ev_rx.val() {
@@ -346,9 +374,13 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         // forwarded to this cycle's register reads and writes and staged at the edge.
         self.rd_pending.d.next = false;
         self.staged_src.next = self.staging.q.val();
+        self.act_src.next = self.act.q.val();
         if self.rd_pending.q.val() {
             self.staged_src.next = self.tr_entry.val();
             self.staging.d.next = self.tr_entry.val();
+            // the bucket's activity record with it (the same port timing)
+            self.act_src.next = self.tr_act.val();
+            self.act.d.next = self.tr_act.val();
         }
         self.staged_word.next = self.staged_src.val() >> self.word_shift.val();
         self.in_data.next = (self.csr_addr.val() >= self.a_tb_data0.val())
@@ -428,6 +460,16 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.rdata.d.next = self.v_tb_next.val();
             } else if self.in_data.val() {
                 self.rdata.d.next = self.staged_word.val().get_bits::<32>(0);
+            } else if self.csr_addr.val() == self.a_tb_act0.val() {
+                self.rdata.d.next = self.act_src.val().get_bits::<32>(0);
+            } else if self.csr_addr.val() == self.a_tb_act1.val() {
+                self.rdata.d.next = self.act_src.val().get_bits::<32>(32);
+            } else if self.csr_addr.val() == self.a_tb_act2.val() {
+                self.rdata.d.next = self.act_src.val().get_bits::<32>(64);
+            } else if self.csr_addr.val() == self.a_tb_act3.val() {
+                self.rdata.d.next = self.act_src.val().get_bits::<32>(96);
+            } else if self.csr_addr.val() == self.a_tb_now.val() {
+                self.rdata.d.next = self.now.val();
             } else if self.csr_addr.val() == self.a_ct_type.val() {
                 self.rdata.d.next = self.v_ct_type.val();
             } else if self.csr_addr.val() == self.a_ct_version.val() {

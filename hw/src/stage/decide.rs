@@ -33,6 +33,20 @@ use vsnic_contract::{entry, stream, Reason};
 /// Cycles from a header window at the input (`hdr_valid`) to its decision at the output
 /// (`m_valid`).
 pub const LATENCY: usize = 9;
+/// Cycles from a header window at the input to its activity event (`act_valid`).
+pub const ACT_LATENCY: usize = 6;
+
+/// Bits of the header flags registers `s<k>_hflags`: 0 UDP, 1 ACK, 2 ack-relevant options,
+/// 3 payload, and from [`HF_ACT`] the activity flags (TCP SYN, FIN, RST in the order of
+/// `super::activity::flag`).
+const HF_ACT: usize = 4;
+const _: () = assert!(
+    HF_ACT == 4
+        && super::activity::flag::SYN == 0
+        && super::activity::flag::FIN == 1
+        && super::activity::flag::RST == 2,
+    "cycle 0 packs the activity flags at bits 4, 5, 6 of s1_hflags"
+);
 
 /// Bit positions in the decision word passed to `emit` (internal to the core).
 pub mod dec {
@@ -64,6 +78,12 @@ pub struct Decide<const T: usize> {
     pub m_dec: Signal<Out, Bits<64>>,
     /// The entry at `tw_index` one cycle later (the table's host port, for the CSR's reads).
     pub tr_entry: Signal<Out, Bits<{ entry::BITS }>>,
+    /// One pulse per frame, [`ACT_LATENCY`] cycles after its window: whether it hit (the
+    /// decision's `HIT` bit), its bucket and its TCP SYN/FIN/RST flags, for the activity stage.
+    pub act_valid: Signal<Out, Bit>,
+    pub act_hit: Signal<Out, Bit>,
+    pub act_index: Signal<Out, Bits<16>>,
+    pub act_flags: Signal<Out, Bits<3>>,
     conns: TableRam<T>,
     fh: FlowHash,
     // cycle 1 registers
@@ -208,6 +228,9 @@ pub struct Decide<const T: usize> {
     ack_flag0: Signal<Local, Bit>,
     ackopt0: Signal<Local, Bit>,
     payload0: Signal<Local, Bit>,
+    act_syn0: Signal<Local, Bit>,
+    act_fin0: Signal<Local, Bit>,
+    act_rst0: Signal<Local, Bit>,
     rpre: Signal<Local, Bits<8>>,
     ip_sum: Signal<Local, Bits<20>>,
     ip_ok: Signal<Local, Bit>,
@@ -316,6 +339,7 @@ pub struct Decide<const T: usize> {
     s_port: Constant<Bits<16>>,
     s_reason: Constant<Bits<16>>,
     s_index: Constant<Bits<16>>,
+    h_act: Constant<Bits<16>>,
     keep_mac: Constant<Bits<HDR_BITS>>,
     keep_dnat: Constant<Bits<HDR_BITS>>,
     keep_snat: Constant<Bits<HDR_BITS>>,
@@ -372,6 +396,10 @@ impl<const T: usize> Default for Decide<T> {
             m_hdr: Default::default(),
             m_dec: Default::default(),
             tr_entry: Default::default(),
+            act_valid: Default::default(),
+            act_hit: Default::default(),
+            act_index: Default::default(),
+            act_flags: Default::default(),
             conns: Default::default(),
             fh: Default::default(),
             s1_valid: Default::default(),
@@ -506,6 +534,9 @@ impl<const T: usize> Default for Decide<T> {
             ack_flag0: Default::default(),
             ackopt0: Default::default(),
             payload0: Default::default(),
+            act_syn0: Default::default(),
+            act_fin0: Default::default(),
+            act_rst0: Default::default(),
             rpre: Default::default(),
             ip_sum: Default::default(),
             ip_ok: Default::default(),
@@ -615,6 +646,7 @@ impl<const T: usize> Default for Decide<T> {
             s_port: Constant::new((dec::PORT as u64).into()),
             s_reason: Constant::new((dec::REASON as u64).into()),
             s_index: Constant::new((dec::INDEX as u64).into()),
+            h_act: Constant::new((HF_ACT as u64).into()),
             keep_mac: Constant::new(field_mask(&[MACS])),
             keep_dnat: Constant::new(field_mask(&[
                 MACS, IP_CSUM, DADDR, DPORT, SEQ_ACK, TCP_CSUM,
@@ -673,7 +705,7 @@ impl<const T: usize> Logic for Decide<T> {
         s8_hdr.q, s8_hflags.q, s8_entry.q, s8_dec.q, s8_seq.q, s8_ack.q, s8_ip_f1.q, s8_tcp_f1.q,
         s8_new_addr.q, s8_new_port.q, s8_full.q, s8_l4zero.q, s9_valid.q, s9_hdr.q, s9_dec.q,
         ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, tuple, udp0,
-        tcp_hlen0, ip_len0, ts_only0, ack_flag0, ackopt0, payload0, rpre, ip_sum, ip_ok,
+        tcp_hlen0, ip_len0, ts_only0, ack_flag0, ackopt0, payload0, act_syn0, act_fin0, act_rst0, rpre, ip_sum, ip_ok,
         lookup_ok, hit, seq_n3, ack_n3, udp3, s_pos, s_before, s_after, s_floor, a_before,
         a_after, d_seq, d_seq_floor, seq_en3, action3, old_addr, old_port, new_addr, new_port,
         n_ip_csum, l4_csum3, n_l4_csum, n_old_lo, n_old_hi, n_old_port, n_os_lo, n_os_hi,
@@ -874,10 +906,17 @@ impl<const T: usize> Decide<T> {
         self.ackopt0.next =
             self.ack_flag0.val() & (self.tcp_hlen0.val() > 20) & !self.ts_only0.val();
         self.payload0.next = self.ip_len0.val() > self.tcp_hlen0.val() + 20;
+        // the flags the activity record counts (TCP only)
+        self.act_syn0.next = (self.proto.val() == 6) & self.tcp_flags.val().get_bit(1);
+        self.act_fin0.next = (self.proto.val() == 6) & self.tcp_flags.val().get_bit(0);
+        self.act_rst0.next = (self.proto.val() == 6) & self.tcp_flags.val().get_bit(2);
         self.s1_hflags.d.next = bit_cast::<8, 1>(self.udp0.val().into())
             | (bit_cast::<8, 1>(self.ack_flag0.val().into()) << 1)
             | (bit_cast::<8, 1>(self.ackopt0.val().into()) << 2)
-            | (bit_cast::<8, 1>(self.payload0.val().into()) << 3);
+            | (bit_cast::<8, 1>(self.payload0.val().into()) << 3)
+            | (bit_cast::<8, 1>(self.act_syn0.val().into()) << 4)
+            | (bit_cast::<8, 1>(self.act_fin0.val().into()) << 5)
+            | (bit_cast::<8, 1>(self.act_rst0.val().into()) << 6);
 
         // ---- cycle 1: the table RAM is addressed; reason without the checksum ----
         self.conns.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
@@ -1267,7 +1306,19 @@ impl<const T: usize> Decide<T> {
         self.s6_new_addr.d.next = self.s5_new_addr.q.val();
         self.s6_new_port.d.next = self.s5_new_port.q.val();
 
-        // ---- cycle 6: the TCP/UDP checksum sum ----
+        // ---- cycle 6: the activity event (from registers); the TCP/UDP checksum sum ----
+        self.act_valid.next = self.s6_valid.q.val();
+        self.act_hit.next = (self.s6_dec.q.val() & self.k_hit.val()) != 0;
+        self.act_index.next = self
+            .s6_dec
+            .q
+            .val()
+            .get_bits::<16>(self.s_index.val().index());
+        self.act_flags.next = self
+            .s6_hflags
+            .q
+            .val()
+            .get_bits::<3>(self.h_act.val().index());
         self.s7_tcp_sum.d.next = self.s6_t1.q.val() + self.s6_sa3.q.val() + self.s6_sa4.q.val();
         self.s7_valid.d.next = self.s6_valid.q.val();
         self.s7_hdr.d.next = self.s6_hdr.q.val();

@@ -5,11 +5,14 @@
 //!    the connection table and builds the rewritten header window and the frame's decision.
 //! 3. [`emit`]: buffers frames until their decision is known, then streams them out to a network
 //!    port (with the header window substituted) or to the exception stream, or drops them.
-//! 4. [`csr`]: the register blocks of the core (identification, table access, counters).
+//! 4. [`activity`]: per-bucket activity records (packets, bytes, last seen, SYN/FIN/RST), one
+//!    read-modify-write per hit, with read-after-write forwarding and a shadow copy for the host.
+//! 5. [`csr`]: the register blocks of the core (identification, table access, counters).
 //!
 //! [`table`] is the connection table's dual-port block RAM (lookup port for `decide`, host port
 //! for `csr`).
 
+pub mod activity;
 pub mod csr;
 pub mod decide;
 pub mod emit;
@@ -94,6 +97,7 @@ mod tests {
             ("decide.rs", include_str!("decide.rs")),
             ("emit.rs", include_str!("emit.rs")),
             ("csr.rs", include_str!("csr.rs")),
+            ("activity.rs", include_str!("activity.rs")),
             ("core.rs", include_str!("../core.rs")),
         ];
         for (name, src) in files {

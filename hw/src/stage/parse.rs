@@ -24,11 +24,17 @@ pub struct Parser<const W: usize> {
     pub hdr_user: Signal<Out, Bits<8>>,
     /// Pulses with the first beat of every frame (for the RX counter).
     pub frame_start: Signal<Out, Bit>,
+    /// Pulses one cycle after each frame's last beat with the frame's length in bytes (for the
+    /// activity records: the whole frame as received, not only its window).
+    pub f_valid: Signal<Out, Bit>,
+    pub f_len: Signal<Out, Bits<16>>,
     beat: DFF<Bits<16>>,
     win: DFF<Bits<HDR_BITS>>,
     done: DFF<Bit>,
     len: DFF<Bits<16>>,
     user: DFF<Bits<8>>,
+    fdone: DFF<Bit>,
+    flen: DFF<Bits<16>>,
     shamt: Signal<Local, Bits<16>>,
     wide: Signal<Local, Bits<HDR_BITS>>,
     hdr_beats: Constant<Bits<16>>,
@@ -59,6 +65,10 @@ impl<const W: usize> Default for Parser<W> {
             hdr_len: Default::default(),
             hdr_user: Default::default(),
             frame_start: Default::default(),
+            f_valid: Default::default(),
+            f_len: Default::default(),
+            fdone: Default::default(),
+            flen: Default::default(),
             beat: Default::default(),
             win: Default::default(),
             done: Default::default(),
@@ -78,16 +88,22 @@ impl<const W: usize> Default for Parser<W> {
 }
 
 impl<const W: usize> Logic for Parser<W> {
-    super::settled_update!(self; clocks: beat.clock, win.clock, done.clock, len.clock, user.clock;
+    super::settled_update!(self; clocks: beat.clock, win.clock, done.clock, len.clock, user.clock,
+        fdone.clock, flen.clock;
         reads: s_valid, s_data, s_last, s_bytes, s_user, shamt, wide,
-        beat.q, win.q, done.q, len.q, user.q);
+        beat.q, win.q, done.q, len.q, user.q, fdone.q, flen.q);
 }
 
 impl<const W: usize> Parser<W> {
     #[hdl_gen]
     fn logic(&mut self) {
-        dff_setup!(self, clock, beat, win, done, len, user);
+        dff_setup!(self, clock, beat, win, done, len, user, fdone, flen);
         self.done.d.next = false;
+        self.fdone.d.next = self.s_valid.val() & self.s_last.val();
+        if self.s_valid.val() & self.s_last.val() {
+            self.flen.d.next = (self.beat.q.val() << self.log2_bytes.val())
+                + bit_cast::<16, 7>(self.s_bytes.val());
+        }
         self.frame_start.next = self.s_valid.val() & (self.beat.q.val() == 0);
         self.shamt.next = self.beat.q.val() << self.log2_w.val();
         self.wide.next = bit_cast::<HDR_BITS, W>(self.s_data.val()) << self.shamt.val();
@@ -119,5 +135,7 @@ impl<const W: usize> Parser<W> {
         self.hdr.next = self.win.q.val();
         self.hdr_len.next = self.len.q.val();
         self.hdr_user.next = self.user.q.val();
+        self.f_valid.next = self.fdone.q.val();
+        self.f_len.next = self.flen.q.val();
     }
 }
