@@ -154,8 +154,12 @@ impl ServiceConfig {
     }
 }
 
-/// `--set`-style timeouts in the config file (seconds; absent keeps IPVS's default).
+/// `--set`-style timeouts in the config file (seconds; absent or 0 keeps IPVS's default), and
+/// the other TCP states' timeouts, which ipvsadm cannot set (Linux had them as
+/// `/proc/sys/net/ipv4/vs/timeout_*`): `syn_recv`, `syn_sent`, `time_wait`, `close`,
+/// `close_wait`, `last_ack`, `listen`, `synack`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimeoutConfig {
     #[serde(default)]
     pub tcp: u32,
@@ -163,6 +167,41 @@ pub struct TimeoutConfig {
     pub tcpfin: u32,
     #[serde(default)]
     pub udp: u32,
+    #[serde(default)]
+    pub syn_recv: u32,
+    #[serde(default)]
+    pub syn_sent: u32,
+    #[serde(default)]
+    pub time_wait: u32,
+    #[serde(default)]
+    pub close: u32,
+    #[serde(default)]
+    pub close_wait: u32,
+    #[serde(default)]
+    pub last_ack: u32,
+    #[serde(default)]
+    pub listen: u32,
+    #[serde(default)]
+    pub synack: u32,
+}
+
+impl TimeoutConfig {
+    /// Apply the timeouts given to `t`.
+    pub fn apply(&self, t: &mut Timeouts) {
+        t.set(self.tcp, self.tcpfin, self.udp);
+        for (state, secs) in [
+            (TcpState::SynRecv, self.syn_recv),
+            (TcpState::SynSent, self.syn_sent),
+            (TcpState::TimeWait, self.time_wait),
+            (TcpState::Close, self.close),
+            (TcpState::CloseWait, self.close_wait),
+            (TcpState::LastAck, self.last_ack),
+            (TcpState::Listen, self.listen),
+            (TcpState::SynAck, self.synack),
+        ] {
+            t.set_state(state, secs);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -505,7 +544,7 @@ impl<B: NicBackend> Daemon<B> {
             .activity_readable()
             .then(|| ActivityTracker::new(driver.info().table_size() as usize));
         let mut timeouts = Timeouts::default();
-        timeouts.set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
+        cfg.timeouts.apply(&mut timeouts);
         let mut apps = AppRegistry::new();
         app::register_ftp(
             &mut apps,
@@ -777,8 +816,7 @@ impl<B: NicBackend> Daemon<B> {
         }
         self.apps.gc();
         self.timeouts = Timeouts::default();
-        self.timeouts
-            .set(cfg.timeouts.tcp, cfg.timeouts.tcpfin, cfg.timeouts.udp);
+        cfg.timeouts.apply(&mut self.timeouts);
         self.admission
             .reconfigure(cfg.new_conn_rate, cfg.new_conn_burst);
         let ports = std::mem::take(&mut self.cfg.ports);

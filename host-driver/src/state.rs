@@ -216,6 +216,13 @@ impl Timeouts {
         }
     }
 
+    /// The timeout of TCP state `s` (0 keeps it).
+    pub fn set_state(&mut self, s: TcpState, secs: u32) {
+        if secs != 0 {
+            self.tcp[Self::index(s)] = secs;
+        }
+    }
+
     /// What `--timeout` lists: (tcp, tcpfin, udp).
     pub fn listed(&self) -> (u32, u32, u32) {
         (

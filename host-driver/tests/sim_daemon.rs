@@ -147,7 +147,9 @@ fn write_syns(path: &Path) {
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 
 fn start() -> Daemon {
-    start_with("many", "", |dir| {
+    // the capture's clients never answer the servers' SYN-ACKs: their connections stay
+    // SYN_RECV (the NIC's activity records show the SYN-ACK, no ACK), here for 4 s
+    start_with("many", "[timeouts]\nsyn_recv = 4", |dir| {
         write_syns(&dir.join("clients.pcap"));
         format!(
             r#"attach = [
@@ -344,7 +346,20 @@ fn many_connections_through_the_simulated_nic() {
         assert!(answered.contains(client), "no SYN-ACK to {client}");
     }
 
-    // ESTABLISHED lasts 3 s here: every connection expires, its NIC entries with it
+    // the NIC reported each handshake's SYN-ACK: SYN_RECV (an ACK would make it ESTABLISHED)
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = ok(s, &["-L", "-n", "-c"]);
+        let rows: Vec<&str> = text.lines().skip(2).collect();
+        if rows.len() == conns.len() && rows.iter().all(|l| l.contains("SYN_RECV")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = ok(s, &["--nic-stats"]);
+    assert!(stat(&st, "activity_reads") >= 2 * conns.len() as u64, "{st}");
+    // SYN_RECV lasts 4 s here: every connection expires, its NIC entries with it
     let deadline = Instant::now() + Duration::from_secs(15);
     while !listed(s).is_empty() {
         assert!(Instant::now() < deadline, "connections did not expire");
