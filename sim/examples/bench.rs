@@ -13,6 +13,8 @@
 //! `sim/bench/tb.cpp` (the Verilator testbench, see `sim/bench/verilator.sh`) reads, so both
 //! simulators run the same cycles and must print the same digest.
 //!
+//! The frames end with a burst of back-to-back one-beat frames (at 512 bits) on one to three
+//! flows, so the activity updates need their read-after-write forwarding.
 //! Register reads are part of the set: activity records (`CMD_READ`, `ACT0..3`) and `NOW` read
 //! back while the frames stream and at the end, with `now` driven by a value that changes; their
 //! values go into the digest, so an activity path that differed between the simulators shows.
@@ -188,6 +190,15 @@ fn vector_set(frames: usize) -> (Writes, Frames, Vec<u32>) {
             }
         };
         out.push((f, user));
+    }
+    // a burst of one-beat frames at 512 bits (54 bytes) on one, two and three flows, back to
+    // back: the activity updates hit the same bucket 1, 2 and 3 updates apart (the forwarding)
+    for i in 0..96usize {
+        let k = [0usize, 0, 1, 0, 1, 2][i % 6] + 3 * (i / 48);
+        out.push((
+            tcp_frame(&flows[k], 0x10, 0, &mut rng),
+            stream::user(0, false, false),
+        ));
     }
     let buckets = flows.iter().map(bucket).collect();
     (writes, out, buckets)
