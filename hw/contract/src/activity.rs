@@ -10,7 +10,7 @@
 //! The record is **absolute and never written by the host**: counters start at zero when the NIC
 //! is configured and wrap; the host keeps the last value it read per bucket and works with the
 //! wrapping differences ([`Activity::since`]). When a connection leaves a bucket the host reads
-//! the bucket's final record (after the invalidation has settled, [`SETTLE_CYCLES`]) and keeps it
+//! the bucket's final record (once the invalidation has settled, [`SETTLE_CYCLES`]) and keeps it
 //! as the baseline of the bucket's next connection. So the NIC needs no host write port to the
 //! activity RAM and a host read never races a counter reset.
 //!
@@ -51,9 +51,11 @@ pub fn cycles_per_tick(clock_hz: u64) -> u64 {
     (clock_hz << TICK_NS_LOG2) / 1_000_000_000
 }
 
-/// A frame's record update is written at most this many core cycles after its lookup. A host
-/// read of a bucket issued at least this long after the write that invalidated the bucket's
-/// entry sees every frame that hit the old entry.
+/// A frame's record update is written at most this many core cycles after both its lookup and
+/// its last beat (the frame's length is known only then: a 1514-byte frame at 64 bits is ~190
+/// beats long). A host read of a bucket issued at least this long after the write that
+/// invalidated the bucket's entry, plus one maximum-size frame's beats, sees every frame that
+/// hit the old entry; the daemon reads a released bucket a tick later (milliseconds).
 pub const SETTLE_CYCLES: u32 = 16;
 
 /// The layout, for documentation and the overlap test.
