@@ -358,7 +358,10 @@ fn many_connections_through_the_simulated_nic() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let st = ok(s, &["--nic-stats"]);
-    assert!(stat(&st, "activity_reads") >= 2 * conns.len() as u64, "{st}");
+    assert!(
+        stat(&st, "activity_reads") >= 2 * conns.len() as u64,
+        "{st}"
+    );
     // SYN_RECV lasts 4 s here: every connection expires, its NIC entries with it
     let deadline = Instant::now() + Duration::from_secs(15);
     while !listed(s).is_empty() {
