@@ -801,6 +801,21 @@ pub fn format_nic_stats(
     ] {
         let _ = writeln!(o, "  {name:<32} {v:>12}");
     }
+    if nic.num_ports > 0 {
+        let _ = writeln!(o, "NIC ports");
+        let _ = writeln!(
+            o,
+            "  {:<6} {:>12} {:>12} {:>12} {:>12}",
+            "port", "rx_frames", "tx_frames", "exceptions", "exc_drops"
+        );
+        for (i, p) in nic.ports.iter().take(nic.num_ports as usize).enumerate() {
+            let _ = writeln!(
+                o,
+                "  {i:<6} {:>12} {:>12} {:>12} {:>12}",
+                p.rx, p.tx, p.exc, p.exc_drop
+            );
+        }
+    }
     let _ = writeln!(o, "NIC exceptions by reason");
     for (code, v) in nic.exc_reason.iter().enumerate() {
         if let Some(r) = Reason::from_code(code as u8).filter(|_| *v > 0) {
@@ -1263,6 +1278,14 @@ mod tests {
         };
         nic.exc_reason[Reason::Syn as usize] = 2;
         nic.exc_reason[Reason::Miss as usize] = 1;
+        nic.num_ports = 2;
+        nic.ports[1] = crate::driver::NicPortCounters {
+            rx: 5,
+            tx: 6,
+            exc: 1,
+            exc_drop: 4,
+        };
+        nic.ports[2].rx = 99; // beyond num_ports: not shown
         let daemon = DaemonStats {
             connections_created: 2,
             exceptions: {
@@ -1298,7 +1321,24 @@ mod tests {
             line(&format!("exceptions{{{}}}", Reason::Syn.name())).as_deref(),
             Some("2")
         );
-        for heading in ["NIC", "NIC exceptions by reason", "Device", "Daemon"] {
+        let row = |p: &str| -> Option<Vec<String>> {
+            let at = out.lines().position(|l| l == "NIC ports")?;
+            out.lines()
+                .skip(at + 2)
+                .take_while(|l| l.starts_with("  "))
+                .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+                .find(|f| f[0] == p)
+        };
+        assert_eq!(row("1").unwrap()[1..], ["5", "6", "1", "4"], "{out}");
+        assert_eq!(row("0").unwrap()[1..], ["0", "0", "0", "0"]);
+        assert_eq!(row("2"), None, "only the device's ports: {out}");
+        for heading in [
+            "NIC",
+            "NIC ports",
+            "NIC exceptions by reason",
+            "Device",
+            "Daemon",
+        ] {
             assert!(out.lines().any(|l| l == heading), "{heading}: {out}");
         }
     }

@@ -153,6 +153,26 @@ pub struct NicCounters {
     pub exc_reason: [u32; NUM_REASONS],
     pub exq_ring_full_drops: u32,
     pub txq_bad_desc: u32,
+    /// How many of [`NicCounters::ports`] the device reports: its port count, or 0 on a core
+    /// whose counter block predates the per-port counters (before 1.[`counters::MINOR_PORTS`]).
+    #[serde(default)]
+    pub num_ports: u32,
+    /// Per-port counters, for ports below `num_ports`.
+    #[serde(default)]
+    pub ports: [NicPortCounters; counters::MAX_PORTS as usize],
+}
+
+/// One network port's counters (`regs::counters::PORT_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NicPortCounters {
+    /// Frames received from the port's network side.
+    pub rx: u32,
+    /// Frames sent on the port (fast path and host frames).
+    pub tx: u32,
+    /// Exceptions raised by frames received on the port, delivered.
+    pub exc: u32,
+    /// Those dropped because the exception stream was full.
+    pub exc_drop: u32,
 }
 
 /// Base addresses of the blocks, found at open.
@@ -161,6 +181,8 @@ struct Bases {
     table: u32,
     /// The table block's minor version ([`table::MINOR_READ`] and later can read entries back).
     table_minor: u32,
+    /// The counter block's minor version ([`counters::MINOR_PORTS`] and later count per port).
+    counters_minor: u32,
     counters: u32,
     exq: u32,
     txq: u32,
@@ -285,8 +307,13 @@ impl<B: NicBackend> Driver<B> {
             table: table_base,
             table_minor: backend.read32(table_base + regs::VERSION)? & 0xFFFF,
             counters: find("counters", counters::TYPE_ID, counters::VERSION)?,
+            counters_minor: 0,
             exq: find("exq", exq::TYPE_ID, exq::VERSION)?,
             txq: find("txq", txq::TYPE_ID, txq::VERSION)?,
+        };
+        let bases = Bases {
+            counters_minor: backend.read32(bases.counters + regs::VERSION)? & 0xFFFF,
+            ..bases
         };
         let exq = Self::setup_ring(&*backend, bases.exq, cfg.exq_size_log2)?;
         let txq = Self::setup_ring(&*backend, bases.txq, cfg.txq_size_log2)?;
@@ -650,7 +677,24 @@ impl<B: NicBackend> Driver<B> {
         for (i, r) in exc_reason.iter_mut().enumerate() {
             *r = b.read32(c + counters::EXC_REASON0 + 4 * i as u32)?;
         }
+        let num_ports = if self.bases.counters_minor >= counters::MINOR_PORTS {
+            self.info.num_ports.min(counters::MAX_PORTS)
+        } else {
+            0
+        };
+        let mut ports = [NicPortCounters::default(); counters::MAX_PORTS as usize];
+        for (p, pc) in ports.iter_mut().enumerate().take(num_ports as usize) {
+            let r = |reg| b.read32(c + counters::port(p as u32, reg));
+            *pc = NicPortCounters {
+                rx: r(counters::PORT_RX)?,
+                tx: r(counters::PORT_TX)?,
+                exc: r(counters::PORT_EXC)?,
+                exc_drop: r(counters::PORT_EXC_DROP)?,
+            };
+        }
         Ok(NicCounters {
+            num_ports,
+            ports,
             rx_frames: b.read32(c + counters::RX_FRAMES)?,
             tx_frames: b.read32(c + counters::TX_FRAMES)?,
             fastpath: b.read32(c + counters::FASTPATH)?,
@@ -1110,6 +1154,7 @@ mod tests {
     fn counters_are_read() {
         let (nic, drv) = open(DriverConfig::default());
         nic.set_core_counters(10, 9, 8);
+        nic.set_port_counters(1, [7, 6, 0, 0]);
         nic.inject_exception(&[0; 60], Reason::NonIpv4, 0, false, 0);
         nic.inject_exception(&[0; 60], Reason::Syn, 0, false, 0);
         nic.inject_exception(&[0; 60], Reason::Syn, 1, false, 0);
@@ -1121,5 +1166,15 @@ mod tests {
         assert_eq!(c.exc_reason[Reason::Syn as usize], 2);
         assert_eq!(c.exc_reason[Reason::NonIpv4 as usize], 1);
         assert_eq!(c.exc_drop, 0);
+        // per port: the exceptions by ingress port, the fast path's figures as the core has them
+        assert_eq!(c.num_ports, 2);
+        let p = |rx, tx, exc, exc_drop| NicPortCounters {
+            rx,
+            tx,
+            exc,
+            exc_drop,
+        };
+        assert_eq!(c.ports[..2], [p(0, 0, 2, 0), p(7, 6, 1, 0)]);
+        assert_eq!(c.ports[2], NicPortCounters::default());
     }
 }

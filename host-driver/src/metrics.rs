@@ -97,6 +97,38 @@ pub fn render(
             "Exceptions per reason (NIC).",
             &by_reason,
         );
+        let ports = &n.ports[..(n.num_ports as usize).min(n.ports.len())];
+        for (name, help, get) in [
+            (
+                "nic_port_rx_frames_total",
+                "Frames received on a network port (NIC).",
+                (|p| p.rx) as fn(&crate::driver::NicPortCounters) -> u32,
+            ),
+            (
+                "nic_port_tx_frames_total",
+                "Frames sent on a network port (NIC).",
+                |p| p.tx,
+            ),
+            (
+                "nic_port_exceptions_total",
+                "Exceptions raised by frames received on a port (NIC).",
+                |p| p.exc,
+            ),
+            (
+                "nic_port_exception_drops_total",
+                "Exceptions of a port dropped, stream not ready (NIC).",
+                |p| p.exc_drop,
+            ),
+        ] {
+            let samples: Vec<_> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("port=\"{i}\""), get(p) as u64))
+                .collect();
+            if !samples.is_empty() {
+                metric(&mut o, name, "counter", help, &samples);
+            }
+        }
     }
     // The device's own figures, one metric per name (labelled samples grouped).
     let mut i = 0;
@@ -422,5 +454,42 @@ pub async fn serve(listener: TcpListener, daemon: mpsc::Sender<ControlMsg>) {
             let _ = stream.write_all(body.as_bytes()).await;
             debug!(%peer, "metrics served");
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::NicPortCounters;
+
+    #[test]
+    fn nic_port_counters_are_labelled_by_port() {
+        let mut nic = NicCounters {
+            num_ports: 2,
+            ..Default::default()
+        };
+        nic.ports[1] = NicPortCounters {
+            rx: 3,
+            tx: 4,
+            exc: 5,
+            exc_drop: 6,
+        };
+        nic.ports[2].rx = 9; // not a port of this device
+        let out = render(Some(&nic), &[], &DaemonStats::default(), &[], 0, 0);
+        for line in [
+            "vsnic_nic_port_rx_frames_total{port=\"0\"} 0",
+            "vsnic_nic_port_rx_frames_total{port=\"1\"} 3",
+            "vsnic_nic_port_tx_frames_total{port=\"1\"} 4",
+            "vsnic_nic_port_exceptions_total{port=\"1\"} 5",
+            "vsnic_nic_port_exception_drops_total{port=\"1\"} 6",
+            "# TYPE vsnic_nic_port_rx_frames_total counter",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line}: {out}");
+        }
+        assert!(!out.contains("port=\"2\""), "{out}");
+        // a core without per-port counters exports none
+        nic.num_ports = 0;
+        let out = render(Some(&nic), &[], &DaemonStats::default(), &[], 0, 0);
+        assert!(!out.contains("nic_port_"), "{out}");
     }
 }

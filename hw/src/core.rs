@@ -58,7 +58,7 @@ impl<const W: usize, const T: usize> Logic for Core<W, T> {
         decide.m_valid, decide.m_hdr, decide.m_dec, decide.tr_entry,
         emit.m_tx_valid, emit.m_tx_data, emit.m_tx_last, emit.m_tx_bytes, emit.m_tx_port,
         emit.m_exc_valid, emit.m_exc_data, emit.m_exc_last, emit.m_exc_bytes, emit.m_exc_meta,
-        emit.ev_tx, emit.ev_fastpath, emit.ev_exc, emit.ev_exc_drop, emit.ev_reason);
+        emit.ev_tx, emit.ev_fastpath, emit.ev_exc, emit.ev_exc_drop, emit.ev_reason, emit.ev_port);
 }
 
 impl<const W: usize, const T: usize> Core<W, T> {
@@ -123,6 +123,8 @@ impl<const W: usize, const T: usize> Core<W, T> {
         self.regs.ev_exc.next = self.emit.ev_exc.val();
         self.regs.ev_exc_drop.next = self.emit.ev_exc_drop.val();
         self.regs.ev_reason.next = self.emit.ev_reason.val();
+        self.regs.ev_port.next = self.emit.ev_port.val();
+        self.regs.ev_rx_user.next = self.s_user.val();
     }
 }
 
@@ -326,6 +328,36 @@ mod tests {
                 "reason {r}"
             );
         }
+        for p in 0..crate::stage::csr::NUM_PORTS {
+            let want = c.port[p as usize];
+            let got = crate::model::PortCounters {
+                rx: h.csr_read(ct::BASE + ct::port(p, ct::PORT_RX)),
+                tx: h.csr_read(ct::BASE + ct::port(p, ct::PORT_TX)),
+                exc: h.csr_read(ct::BASE + ct::port(p, ct::PORT_EXC)),
+                exc_drop: h.csr_read(ct::BASE + ct::port(p, ct::PORT_EXC_DROP)),
+            };
+            assert_eq!(got, want, "port {p} counters");
+            assert!(
+                want.rx > 0 && want.tx > 0 && want.exc > 0,
+                "traffic exercised port {p}: {want:?}"
+            );
+        }
+        let ports = c
+            .port
+            .iter()
+            .fold(crate::model::PortCounters::default(), |a, p| {
+                crate::model::PortCounters {
+                    rx: a.rx + p.rx,
+                    tx: a.tx + p.tx,
+                    exc: a.exc + p.exc,
+                    exc_drop: a.exc_drop + p.exc_drop,
+                }
+            });
+        assert_eq!(
+            (ports.tx, ports.exc, ports.exc_drop),
+            (c.tx_frames, c.exc_frames, c.exc_drop),
+            "per-port counters add up to the totals"
+        );
         assert!(
             c.fastpath > 0 && c.exc_frames > 0,
             "traffic exercised both paths: {c:?}"
@@ -400,6 +432,10 @@ mod tests {
             ct::FASTPATH,
             ct::EXC_FRAMES,
             ct::EXC_DROP,
+            ct::port(0, ct::PORT_RX),
+            ct::port(1, ct::PORT_TX),
+            ct::port(0, ct::PORT_EXC),
+            ct::port(1, ct::PORT_EXC_DROP),
         ] {
             let a = fast.csr_read(ct::BASE + r);
             set_eval_always(true);
@@ -639,6 +675,18 @@ mod tests {
         use vsnic_contract::regs::counters as ct;
         assert_eq!(h.csr_read(ct::BASE + ct::EXC_DROP), dropped);
         assert!(dropped > 0 && forwarded > 0);
+        // the drops are counted by the port the frames came in on
+        for p in 0..crate::stage::csr::NUM_PORTS {
+            let want = m.counters.port[p as usize];
+            assert!(want.exc_drop > 0, "port {p}: {want:?}");
+            assert_eq!(
+                h.csr_read(ct::BASE + ct::port(p, ct::PORT_EXC_DROP)),
+                want.exc_drop,
+                "port {p}"
+            );
+            assert_eq!(h.csr_read(ct::BASE + ct::port(p, ct::PORT_EXC)), 0);
+            assert_eq!(h.csr_read(ct::BASE + ct::port(p, ct::PORT_RX)), want.rx);
+        }
         let _ = rng.gen::<u8>();
     }
 

@@ -29,6 +29,21 @@ pub struct Counters {
     pub exc_frames: u32,
     pub exc_drop: u32,
     pub exc_reason: [u32; NUM_REASONS],
+    /// Per port (`regs::counters::PORT_*`), indexed by the stream's 2-bit port.
+    pub port: [PortCounters; MAX_PORTS],
+}
+
+/// Number of ports the stream side band can name.
+pub const MAX_PORTS: usize = vsnic_contract::regs::counters::MAX_PORTS as usize;
+
+/// One port's counters: frames received from its network side, frames sent on it, exceptions
+/// raised by frames received on it (delivered, and dropped for a full exception stream).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub rx: u32,
+    pub tx: u32,
+    pub exc: u32,
+    pub exc_drop: u32,
 }
 
 /// Exception side band, as emitted with the last beat.
@@ -365,6 +380,10 @@ impl Model {
         let port = user & 3;
         let from_host = user >> stream::FROM_HOST.start & 1 == 1;
         let bypass = user >> stream::BYPASS.start & 1 == 1;
+        if !from_host {
+            let p = &mut c.port[port as usize];
+            p.rx = p.rx.wrapping_add(1);
+        }
         let reason = Model::classify(frame);
         let lookup_ok = matches!(reason, Reason::None | Reason::Syn);
         let (index, hit) = if lookup_ok {
@@ -380,7 +399,7 @@ impl Model {
         let c = &mut self.counters;
         if from_host {
             c.tx_frames = c.tx_frames.wrapping_add(1);
-            return match hit {
+            let verdict = match hit {
                 Some(e) if !bypass => Verdict::Tx {
                     port: e.egress_port,
                     frame: Model::rewrite(frame, &e),
@@ -390,6 +409,11 @@ impl Model {
                     frame: frame.to_vec(),
                 },
             };
+            if let Verdict::Tx { port, .. } = verdict {
+                let p = &mut c.port[port as usize & (MAX_PORTS - 1)];
+                p.tx = p.tx.wrapping_add(1);
+            }
+            return verdict;
         }
         let reason = match (reason, hit) {
             (Reason::None, Some(e)) if Model::hit_exception(frame, &e).is_some() => {
@@ -398,6 +422,8 @@ impl Model {
             (Reason::None, Some(e)) => {
                 c.tx_frames = c.tx_frames.wrapping_add(1);
                 c.fastpath = c.fastpath.wrapping_add(1);
+                let p = &mut c.port[e.egress_port as usize & (MAX_PORTS - 1)];
+                p.tx = p.tx.wrapping_add(1);
                 return Verdict::Tx {
                     port: e.egress_port,
                     frame: Model::rewrite(frame, &e),
@@ -409,9 +435,13 @@ impl Model {
         c.exc_reason[reason as usize] = c.exc_reason[reason as usize].wrapping_add(1);
         if !exc_ready {
             c.exc_drop = c.exc_drop.wrapping_add(1);
+            let p = &mut c.port[port as usize];
+            p.exc_drop = p.exc_drop.wrapping_add(1);
             return Verdict::Dropped;
         }
         c.exc_frames = c.exc_frames.wrapping_add(1);
+        let p = &mut c.port[port as usize];
+        p.exc = p.exc.wrapping_add(1);
         let meta = ExcMeta {
             reason,
             src_port: port,

@@ -297,7 +297,29 @@ fn pcap_replay_matches_golden() {
         counter(counters::EXC_FRAMES),
         counter(counters::EXC_DROP),
     );
+    // per port: [rx, tx, exc, exc_drop]
+    let port = |p: u32| {
+        [
+            counters::PORT_RX,
+            counters::PORT_TX,
+            counters::PORT_EXC,
+            counters::PORT_EXC_DROP,
+        ]
+        .map(|r| counter(counters::port(p, r)))
+    };
+    let (port0, port1) = (port(0), port(1));
     drop(sim); // closes (flushes) the output captures
+
+    // The core's per-port counters agree with what the simulator's MACs carried.
+    assert_eq!(port0[0], in0.len() as u64, "port 0 rx");
+    assert_eq!(port1[0], in1.len() as u64, "port 1 rx");
+    assert_eq!(
+        [port0[1], port1[1]],
+        [stats.tx_frames[0], stats.tx_frames[1]]
+    );
+    assert_eq!(port0[2] + port0[3], expected_exc, "port 0's exceptions");
+    assert_eq!([port1[2], port1[3]], [0, 0], "port 1 raises none");
+    assert_eq!(port0[3], exc_drop);
 
     assert_eq!(
         stats.tx_frames.iter().sum::<u64>(),

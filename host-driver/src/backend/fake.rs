@@ -91,6 +91,8 @@ struct Counters {
     exc_frames: u32,
     exc_drop: u32,
     exc_reason: [u32; NUM_REASONS],
+    /// Per port: rx, tx, exc, exc_drop (`counters::PORT_*`).
+    port: [[u32; counters::PORT_REGS as usize]; counters::MAX_PORTS as usize],
 }
 
 struct State {
@@ -221,11 +223,14 @@ impl FakeNic {
             s.counters.exc_frames = s.counters.exc_frames.wrapping_add(1);
             let r = &mut s.counters.exc_reason[reason as usize];
             *r = r.wrapping_add(1);
+            let p = src_port as usize & (counters::MAX_PORTS as usize - 1);
             let ring = s.exq;
             if ring.base == 0 || frame.len() > queue::MAX_FRAME {
                 s.counters.exc_drop = s.counters.exc_drop.wrapping_add(1);
+                s.counters.port[p][3] = s.counters.port[p][3].wrapping_add(1);
                 return false;
             }
+            s.counters.port[p][2] = s.counters.port[p][2].wrapping_add(1);
             if ring.head.wrapping_sub(ring.tail) >= ring.slots() {
                 s.exq_ring_full_drops = s.exq_ring_full_drops.wrapping_add(1);
                 return false;
@@ -329,6 +334,11 @@ impl FakeNic {
         let mut s = self.lock();
         s.txq.head = v;
         s.txq.tail = v;
+    }
+
+    /// Set port `port`'s counters `[rx, tx, exc, exc_drop]` (what the core's fast path counts).
+    pub fn set_port_counters(&self, port: u8, values: [u32; 4]) {
+        self.lock().counters.port[port as usize & (counters::MAX_PORTS as usize - 1)] = values;
     }
 
     /// Set the core's fast-path counters (RX, TX, FASTPATH).
@@ -441,6 +451,14 @@ impl State {
             (counters::TYPE_ID, counters::FASTPATH) => c.fastpath,
             (counters::TYPE_ID, counters::EXC_FRAMES) => c.exc_frames,
             (counters::TYPE_ID, counters::EXC_DROP) => c.exc_drop,
+            (counters::TYPE_ID, r)
+                if (counters::PORT0..counters::port(counters::MAX_PORTS, 0)).contains(&r)
+                    && (r - counters::PORT0) / counters::PORT_STRIDE < self.cfg.num_ports =>
+            {
+                let at = r - counters::PORT0;
+                c.port[(at / counters::PORT_STRIDE) as usize]
+                    [(at % counters::PORT_STRIDE / 4) as usize]
+            }
             (counters::TYPE_ID, r)
                 if (counters::EXC_REASON0..counters::EXC_REASON0 + 4 * NUM_REASONS as u32)
                     .contains(&r) =>

@@ -99,7 +99,10 @@ pub mod table {
 pub mod counters {
     pub const BASE: u32 = 0x0200;
     pub const TYPE_ID: u32 = 0x5653_0003;
-    pub const VERSION: u32 = 0x0001_0000;
+    /// 1.1 added the per-port counters ([`PORT0`]).
+    pub const VERSION: u32 = 0x0001_0001;
+    /// The first minor version with the per-port counters.
+    pub const MINOR_PORTS: u32 = 1;
     pub const RX_FRAMES: u32 = 0x0C;
     pub const TX_FRAMES: u32 = 0x10;
     pub const FASTPATH: u32 = 0x14;
@@ -107,6 +110,27 @@ pub mod counters {
     pub const EXC_DROP: u32 = 0x1C;
     /// Exceptions per reason code `r` at `EXC_REASON0 + 4 * r`.
     pub const EXC_REASON0: u32 = 0x20;
+    /// Per-port counters: port `p`'s group of [`PORT_REGS`] registers is at
+    /// `PORT0 + PORT_STRIDE * p`, for `p` below `id::NUM_PORTS` (at most [`MAX_PORTS`]).
+    pub const PORT0: u32 = 0x80;
+    pub const PORT_STRIDE: u32 = 0x10;
+    /// The most ports the stream side band can name (`stream::PORT` is 2 bits).
+    pub const MAX_PORTS: u32 = 4;
+    /// Offsets in a port's group: frames received from the port's network side (host frames
+    /// are not a port's), frames sent on it (fast path and host frames), exceptions raised by
+    /// frames received on it, and those of them dropped because the exception stream was full.
+    pub const PORT_RX: u32 = 0x0;
+    pub const PORT_TX: u32 = 0x4;
+    pub const PORT_EXC: u32 = 0x8;
+    pub const PORT_EXC_DROP: u32 = 0xC;
+    pub const PORT_REGS: u32 = 4;
+    /// Address of port `p`'s register at offset `reg` (relative to the block's base).
+    pub const fn port(p: u32, reg: u32) -> u32 {
+        PORT0 + PORT_STRIDE * p + reg
+    }
+    const _: () = assert!(EXC_REASON0 + 4 * crate::exception::NUM_REASONS as u32 <= PORT0);
+    const _: () = assert!(PORT_REGS * 4 == PORT_STRIDE);
+    const _: () = assert!(MAX_PORTS == 1 << (crate::stream::PORT.end - crate::stream::PORT.start));
 }
 
 /// Exception queue (NIC → host), answered by the queue engine.
@@ -270,6 +294,30 @@ pub const BLOCKS: &[Block] = &[
                 counters::EXC_REASON0,
                 Ro,
                 "exceptions per reason code",
+            ),
+            reg(
+                "PORT<p>_RX",
+                counters::PORT0 + counters::PORT_RX,
+                Ro,
+                "frames received on network port p (p < NUM_PORTS, group stride 0x10; host frames are no port's)",
+            ),
+            reg(
+                "PORT<p>_TX",
+                counters::PORT0 + counters::PORT_TX,
+                Ro,
+                "frames sent on port p (fast path and host frames)",
+            ),
+            reg(
+                "PORT<p>_EXC",
+                counters::PORT0 + counters::PORT_EXC,
+                Ro,
+                "exceptions raised by frames received on port p, delivered",
+            ),
+            reg(
+                "PORT<p>_EXC_DROP",
+                counters::PORT0 + counters::PORT_EXC_DROP,
+                Ro,
+                "exceptions of port p dropped: exception stream not ready",
             ),
         ],
     },

@@ -14,7 +14,7 @@
 
 use rust_hdl::prelude::*;
 use vsnic_contract::hash::DEFAULT_KEY;
-use vsnic_contract::{activity, entry, regs};
+use vsnic_contract::{activity, entry, regs, stream};
 
 #[derive(LogicBlock)]
 pub struct Csr<const W: usize, const T: usize> {
@@ -42,6 +42,11 @@ pub struct Csr<const W: usize, const T: usize> {
     pub ev_exc: Signal<In, Bit>,
     pub ev_exc_drop: Signal<In, Bit>,
     pub ev_reason: Signal<In, Bits<8>>,
+    /// The stream side band of the frame whose first beat `ev_rx` counts (its port, and
+    /// whether it came from the host: host frames are no port's).
+    pub ev_rx_user: Signal<In, Bits<8>>,
+    /// The decision's port for `ev_tx` (egress) and `ev_exc` / `ev_exc_drop` (ingress).
+    pub ev_port: Signal<In, Bits<2>>,
     rdata: DFF<Bits<32>>,
     staging: DFF<Bits<{ entry::BITS }>>,
     /// A read command was given last cycle: `tr_entry` is the entry read, to be staged.
@@ -90,6 +95,19 @@ pub struct Csr<const W: usize, const T: usize> {
     c_r9: DFF<Bits<32>>,
     c_r10: DFF<Bits<32>>,
     c_r11: DFF<Bits<32>>,
+    c_p0_rx: DFF<Bits<32>>,
+    c_p0_tx: DFF<Bits<32>>,
+    c_p0_exc: DFF<Bits<32>>,
+    c_p0_drop: DFF<Bits<32>>,
+    c_p1_rx: DFF<Bits<32>>,
+    c_p1_tx: DFF<Bits<32>>,
+    c_p1_exc: DFF<Bits<32>>,
+    c_p1_drop: DFF<Bits<32>>,
+    /// Per-port events of this cycle (the port decoded).
+    rx_net: Signal<Local, Bit>,
+    /// Bit positions in the stream side band (`stream::FROM_HOST`, `stream::PORT`).
+    u_from_host: Constant<Bits<8>>,
+    u_port: Constant<Bits<8>>,
     counting: Signal<Local, Bit>,
     word_off: Signal<Local, Bits<16>>,
     word_shift: Signal<Local, Bits<16>>,
@@ -144,6 +162,14 @@ pub struct Csr<const W: usize, const T: usize> {
     a_r9: Constant<Bits<16>>,
     a_r10: Constant<Bits<16>>,
     a_r11: Constant<Bits<16>>,
+    a_p0_rx: Constant<Bits<16>>,
+    a_p0_tx: Constant<Bits<16>>,
+    a_p0_exc: Constant<Bits<16>>,
+    a_p0_drop: Constant<Bits<16>>,
+    a_p1_rx: Constant<Bits<16>>,
+    a_p1_tx: Constant<Bits<16>>,
+    a_p1_exc: Constant<Bits<16>>,
+    a_p1_drop: Constant<Bits<16>>,
     v_ct_type: Constant<Bits<32>>,
     v_ct_version: Constant<Bits<32>>,
     v_ct_next: Constant<Bits<32>>,
@@ -158,8 +184,12 @@ fn v(v: u32) -> Constant<Bits<32>> {
     Constant::new((v as u64).into())
 }
 
-/// Number of network ports of the core.
+/// Number of network ports of the core (each has its group of per-port counters).
 pub const NUM_PORTS: u32 = 2;
+const _: () = assert!(
+    NUM_PORTS == 2 && NUM_PORTS <= regs::counters::MAX_PORTS,
+    "update Csr's per-port counters"
+);
 
 impl<const W: usize, const T: usize> Default for Csr<W, T> {
     fn default() -> Self {
@@ -208,6 +238,8 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             ev_exc: Default::default(),
             ev_exc_drop: Default::default(),
             ev_reason: Default::default(),
+            ev_rx_user: Default::default(),
+            ev_port: Default::default(),
             rdata: Default::default(),
             staging: Default::default(),
             rd_pending: Default::default(),
@@ -228,6 +260,17 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             c_r9: Default::default(),
             c_r10: Default::default(),
             c_r11: Default::default(),
+            c_p0_rx: Default::default(),
+            c_p0_tx: Default::default(),
+            c_p0_exc: Default::default(),
+            c_p0_drop: Default::default(),
+            c_p1_rx: Default::default(),
+            c_p1_tx: Default::default(),
+            c_p1_exc: Default::default(),
+            c_p1_drop: Default::default(),
+            rx_net: Default::default(),
+            u_from_host: Constant::new((stream::FROM_HOST.start as u64).into()),
+            u_port: Constant::new((stream::PORT.start as u64).into()),
             counting: Default::default(),
             word_off: Default::default(),
             word_shift: Default::default(),
@@ -279,6 +322,14 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             a_r9: r(ct::BASE, 9),
             a_r10: r(ct::BASE, 10),
             a_r11: r(ct::BASE, 11),
+            a_p0_rx: a(ct::BASE + ct::port(0, ct::PORT_RX)),
+            a_p0_tx: a(ct::BASE + ct::port(0, ct::PORT_TX)),
+            a_p0_exc: a(ct::BASE + ct::port(0, ct::PORT_EXC)),
+            a_p0_drop: a(ct::BASE + ct::port(0, ct::PORT_EXC_DROP)),
+            a_p1_rx: a(ct::BASE + ct::port(1, ct::PORT_RX)),
+            a_p1_tx: a(ct::BASE + ct::port(1, ct::PORT_TX)),
+            a_p1_exc: a(ct::BASE + ct::port(1, ct::PORT_EXC)),
+            a_p1_drop: a(ct::BASE + ct::port(1, ct::PORT_EXC_DROP)),
             v_ct_type: v(ct::TYPE_ID),
             v_ct_version: v(ct::VERSION),
             v_ct_next: v(regs::next_of(ct::BASE)),
@@ -299,11 +350,11 @@ const _: () = assert!(
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
     super::settled_update!(self; clocks: rdata.clock, staging.clock, rd_pending.clock, act.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
-        c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock;
+        c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock, c_p0_rx.clock, c_p0_tx.clock, c_p0_exc.clock, c_p0_drop.clock, c_p1_rx.clock, c_p1_tx.clock, c_p1_exc.clock, c_p1_drop.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
-        ev_fastpath, ev_exc, ev_exc_drop, ev_reason, counting, word_off, word_shift, word_mask,
+        ev_fastpath, ev_exc, ev_exc_drop, ev_reason, ev_rx_user, ev_port, rx_net, counting, word_off, word_shift, word_mask,
         staged_word, in_data, rdata.q, staging.q, rd_pending.q, staged_src, tr_entry, act.q, act_src, tr_act, now, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
-        c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q);
+        c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q, c_p0_rx.q, c_p0_tx.q, c_p0_exc.q, c_p0_drop.q, c_p1_rx.q, c_p1_tx.q, c_p1_exc.q, c_p1_drop.q);
 }
 
 impl<const W: usize, const T: usize> Csr<W, T> {
@@ -312,7 +363,8 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         dff_setup!(
             self, clock, rdata, staging, rd_pending, act, hk0, hk1, hk2, hk3, c_rx, c_tx,
             c_fastpath, c_exc, c_exc_drop, c_r1, c_r2, c_r3, c_r4, c_r5, c_r6, c_r7, c_r8, c_r9,
-            c_r10, c_r11
+            c_r10, c_r11, c_p0_rx, c_p0_tx, c_p0_exc, c_p0_drop, c_p1_rx, c_p1_tx, c_p1_exc,
+            c_p1_drop
         );
         // ---- counters ----
         if self.ev_rx.val() {
@@ -329,6 +381,48 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         }
         if self.ev_exc_drop.val() {
             self.c_exc_drop.d.next = self.c_exc_drop.q.val() + 1;
+        }
+        // per port: receive (network side only), transmit, exceptions by ingress port
+        self.rx_net.next = self.ev_rx.val()
+            & !self
+                .ev_rx_user
+                .val()
+                .get_bit(self.u_from_host.val().index());
+        if self.rx_net.val()
+            & (self
+                .ev_rx_user
+                .val()
+                .get_bits::<2>(self.u_port.val().index())
+                == 0)
+        {
+            self.c_p0_rx.d.next = self.c_p0_rx.q.val() + 1;
+        }
+        if self.ev_tx.val() & (self.ev_port.val() == 0) {
+            self.c_p0_tx.d.next = self.c_p0_tx.q.val() + 1;
+        }
+        if self.ev_exc.val() & (self.ev_port.val() == 0) {
+            self.c_p0_exc.d.next = self.c_p0_exc.q.val() + 1;
+        }
+        if self.ev_exc_drop.val() & (self.ev_port.val() == 0) {
+            self.c_p0_drop.d.next = self.c_p0_drop.q.val() + 1;
+        }
+        if self.rx_net.val()
+            & (self
+                .ev_rx_user
+                .val()
+                .get_bits::<2>(self.u_port.val().index())
+                == 1)
+        {
+            self.c_p1_rx.d.next = self.c_p1_rx.q.val() + 1;
+        }
+        if self.ev_tx.val() & (self.ev_port.val() == 1) {
+            self.c_p1_tx.d.next = self.c_p1_tx.q.val() + 1;
+        }
+        if self.ev_exc.val() & (self.ev_port.val() == 1) {
+            self.c_p1_exc.d.next = self.c_p1_exc.q.val() + 1;
+        }
+        if self.ev_exc_drop.val() & (self.ev_port.val() == 1) {
+            self.c_p1_drop.d.next = self.c_p1_drop.q.val() + 1;
         }
         self.counting.next = self.ev_exc.val() | self.ev_exc_drop.val();
         if self.counting.val() & (self.ev_reason.val() == 1) {
@@ -508,6 +602,22 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.rdata.d.next = self.c_r10.q.val();
             } else if self.csr_addr.val() == self.a_r11.val() {
                 self.rdata.d.next = self.c_r11.q.val();
+            } else if self.csr_addr.val() == self.a_p0_rx.val() {
+                self.rdata.d.next = self.c_p0_rx.q.val();
+            } else if self.csr_addr.val() == self.a_p0_tx.val() {
+                self.rdata.d.next = self.c_p0_tx.q.val();
+            } else if self.csr_addr.val() == self.a_p0_exc.val() {
+                self.rdata.d.next = self.c_p0_exc.q.val();
+            } else if self.csr_addr.val() == self.a_p0_drop.val() {
+                self.rdata.d.next = self.c_p0_drop.q.val();
+            } else if self.csr_addr.val() == self.a_p1_rx.val() {
+                self.rdata.d.next = self.c_p1_rx.q.val();
+            } else if self.csr_addr.val() == self.a_p1_tx.val() {
+                self.rdata.d.next = self.c_p1_tx.q.val();
+            } else if self.csr_addr.val() == self.a_p1_exc.val() {
+                self.rdata.d.next = self.c_p1_exc.q.val();
+            } else if self.csr_addr.val() == self.a_p1_drop.val() {
+                self.rdata.d.next = self.c_p1_drop.q.val();
             } else {
                 self.rdata.d.next = 0.into();
             }

@@ -50,6 +50,9 @@ pub struct Emit<const W: usize> {
     pub ev_exc: Signal<Out, Bit>,
     pub ev_exc_drop: Signal<Out, Bit>,
     pub ev_reason: Signal<Out, Bits<8>>,
+    /// The decision's port with the events (egress port of a sent frame, ingress port of an
+    /// exception).
+    pub ev_port: Signal<Out, Bits<2>>,
     data_fifo: Fifo<Bits<W>, 5>,
     side_fifo: Fifo<Bits<8>, 5>,
     dec_fifo: Fifo<Bits<64>, 4>,
@@ -113,6 +116,7 @@ impl<const W: usize> Default for Emit<W> {
             ev_exc: Default::default(),
             ev_exc_drop: Default::default(),
             ev_reason: Default::default(),
+            ev_port: Default::default(),
             data_fifo: Default::default(),
             side_fifo: Default::default(),
             dec_fifo: Default::default(),
@@ -252,6 +256,11 @@ impl<const W: usize> Emit<W> {
         self.ev_fastpath.next = false;
         self.ev_exc.next = false;
         self.ev_exc_drop.next = false;
+        self.ev_port.next = self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bits::<2>(self.d_port.val().index());
         self.ev_reason.next = self
             .dec_fifo
             .data_out
