@@ -105,6 +105,8 @@ pub struct Csr<const W: usize, const T: usize> {
     c_p1_drop: DFF<Bits<32>>,
     /// Per-port events of this cycle (the port decoded).
     rx_net: Signal<Local, Bit>,
+    /// The reason or per-port counter at `csr_addr` (0 for any other address).
+    ct_word: Signal<Local, Bits<32>>,
     /// Bit positions in the stream side band (`stream::FROM_HOST`, `stream::PORT`).
     u_from_host: Constant<Bits<8>>,
     u_port: Constant<Bits<8>>,
@@ -269,6 +271,7 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             c_p1_exc: Default::default(),
             c_p1_drop: Default::default(),
             rx_net: Default::default(),
+            ct_word: Default::default(),
             u_from_host: Constant::new((stream::FROM_HOST.start as u64).into()),
             u_port: Constant::new((stream::PORT.start as u64).into()),
             counting: Default::default(),
@@ -352,7 +355,7 @@ impl<const W: usize, const T: usize> Logic for Csr<W, T> {
         c_exc.clock, c_exc_drop.clock, c_r1.clock, c_r2.clock, c_r3.clock, c_r4.clock, c_r5.clock,
         c_r6.clock, c_r7.clock, c_r8.clock, c_r9.clock, c_r10.clock, c_r11.clock, c_p0_rx.clock, c_p0_tx.clock, c_p0_exc.clock, c_p0_drop.clock, c_p1_rx.clock, c_p1_tx.clock, c_p1_exc.clock, c_p1_drop.clock;
         reads: csr_addr, csr_wdata, csr_write, csr_read, ev_rx, ev_tx,
-        ev_fastpath, ev_exc, ev_exc_drop, ev_reason, ev_rx_user, ev_port, rx_net, counting, word_off, word_shift, word_mask,
+        ev_fastpath, ev_exc, ev_exc_drop, ev_reason, ev_rx_user, ev_port, rx_net, ct_word, counting, word_off, word_shift, word_mask,
         staged_word, in_data, rdata.q, staging.q, rd_pending.q, staged_src, tr_entry, act.q, act_src, tr_act, now, hk0.q, hk1.q, hk2.q, hk3.q, hkey0, hkey1, hkey2, hkey3, c_rx.q, c_tx.q, c_fastpath.q, c_exc.q,
         c_exc_drop.q, c_r1.q, c_r2.q, c_r3.q, c_r4.q, c_r5.q, c_r6.q, c_r7.q, c_r8.q, c_r9.q, c_r10.q, c_r11.q, c_p0_rx.q, c_p0_tx.q, c_p0_exc.q, c_p0_drop.q, c_p1_rx.q, c_p1_tx.q, c_p1_exc.q, c_p1_drop.q);
 }
@@ -521,6 +524,52 @@ impl<const W: usize, const T: usize> Csr<W, T> {
         }
 
         // ---- read mux ----
+        // The counters by reason and by port are selected in a mux of their own, ahead of the
+        // main one: two shorter priority chains instead of one long one (a shallower mux for
+        // timing; the WebAssembly yosys of the firmware flow ran out of stack in `opt_muxtree` on the
+        // single 49-link chain).
+        if self.csr_addr.val() == self.a_r1.val() {
+            self.ct_word.next = self.c_r1.q.val();
+        } else if self.csr_addr.val() == self.a_r2.val() {
+            self.ct_word.next = self.c_r2.q.val();
+        } else if self.csr_addr.val() == self.a_r3.val() {
+            self.ct_word.next = self.c_r3.q.val();
+        } else if self.csr_addr.val() == self.a_r4.val() {
+            self.ct_word.next = self.c_r4.q.val();
+        } else if self.csr_addr.val() == self.a_r5.val() {
+            self.ct_word.next = self.c_r5.q.val();
+        } else if self.csr_addr.val() == self.a_r6.val() {
+            self.ct_word.next = self.c_r6.q.val();
+        } else if self.csr_addr.val() == self.a_r7.val() {
+            self.ct_word.next = self.c_r7.q.val();
+        } else if self.csr_addr.val() == self.a_r8.val() {
+            self.ct_word.next = self.c_r8.q.val();
+        } else if self.csr_addr.val() == self.a_r9.val() {
+            self.ct_word.next = self.c_r9.q.val();
+        } else if self.csr_addr.val() == self.a_r10.val() {
+            self.ct_word.next = self.c_r10.q.val();
+        } else if self.csr_addr.val() == self.a_r11.val() {
+            self.ct_word.next = self.c_r11.q.val();
+        } else if self.csr_addr.val() == self.a_p0_rx.val() {
+            self.ct_word.next = self.c_p0_rx.q.val();
+        } else if self.csr_addr.val() == self.a_p0_tx.val() {
+            self.ct_word.next = self.c_p0_tx.q.val();
+        } else if self.csr_addr.val() == self.a_p0_exc.val() {
+            self.ct_word.next = self.c_p0_exc.q.val();
+        } else if self.csr_addr.val() == self.a_p0_drop.val() {
+            self.ct_word.next = self.c_p0_drop.q.val();
+        } else if self.csr_addr.val() == self.a_p1_rx.val() {
+            self.ct_word.next = self.c_p1_rx.q.val();
+        } else if self.csr_addr.val() == self.a_p1_tx.val() {
+            self.ct_word.next = self.c_p1_tx.q.val();
+        } else if self.csr_addr.val() == self.a_p1_exc.val() {
+            self.ct_word.next = self.c_p1_exc.q.val();
+        } else if self.csr_addr.val() == self.a_p1_drop.val() {
+            self.ct_word.next = self.c_p1_drop.q.val();
+        } else {
+            self.ct_word.next = 0.into();
+        }
+        // main mux
         if self.csr_read.val() {
             if self.csr_addr.val() == self.a_id_type.val() {
                 self.rdata.d.next = self.v_id_type.val();
@@ -580,46 +629,9 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.rdata.d.next = self.c_exc.q.val();
             } else if self.csr_addr.val() == self.a_exc_drop.val() {
                 self.rdata.d.next = self.c_exc_drop.q.val();
-            } else if self.csr_addr.val() == self.a_r1.val() {
-                self.rdata.d.next = self.c_r1.q.val();
-            } else if self.csr_addr.val() == self.a_r2.val() {
-                self.rdata.d.next = self.c_r2.q.val();
-            } else if self.csr_addr.val() == self.a_r3.val() {
-                self.rdata.d.next = self.c_r3.q.val();
-            } else if self.csr_addr.val() == self.a_r4.val() {
-                self.rdata.d.next = self.c_r4.q.val();
-            } else if self.csr_addr.val() == self.a_r5.val() {
-                self.rdata.d.next = self.c_r5.q.val();
-            } else if self.csr_addr.val() == self.a_r6.val() {
-                self.rdata.d.next = self.c_r6.q.val();
-            } else if self.csr_addr.val() == self.a_r7.val() {
-                self.rdata.d.next = self.c_r7.q.val();
-            } else if self.csr_addr.val() == self.a_r8.val() {
-                self.rdata.d.next = self.c_r8.q.val();
-            } else if self.csr_addr.val() == self.a_r9.val() {
-                self.rdata.d.next = self.c_r9.q.val();
-            } else if self.csr_addr.val() == self.a_r10.val() {
-                self.rdata.d.next = self.c_r10.q.val();
-            } else if self.csr_addr.val() == self.a_r11.val() {
-                self.rdata.d.next = self.c_r11.q.val();
-            } else if self.csr_addr.val() == self.a_p0_rx.val() {
-                self.rdata.d.next = self.c_p0_rx.q.val();
-            } else if self.csr_addr.val() == self.a_p0_tx.val() {
-                self.rdata.d.next = self.c_p0_tx.q.val();
-            } else if self.csr_addr.val() == self.a_p0_exc.val() {
-                self.rdata.d.next = self.c_p0_exc.q.val();
-            } else if self.csr_addr.val() == self.a_p0_drop.val() {
-                self.rdata.d.next = self.c_p0_drop.q.val();
-            } else if self.csr_addr.val() == self.a_p1_rx.val() {
-                self.rdata.d.next = self.c_p1_rx.q.val();
-            } else if self.csr_addr.val() == self.a_p1_tx.val() {
-                self.rdata.d.next = self.c_p1_tx.q.val();
-            } else if self.csr_addr.val() == self.a_p1_exc.val() {
-                self.rdata.d.next = self.c_p1_exc.q.val();
-            } else if self.csr_addr.val() == self.a_p1_drop.val() {
-                self.rdata.d.next = self.c_p1_drop.q.val();
             } else {
-                self.rdata.d.next = 0.into();
+                // the reason and per-port counters (their own mux: see `ct_word`)
+                self.rdata.d.next = self.ct_word.val();
             }
         }
         self.csr_rdata.next = self.rdata.q.val();
