@@ -107,12 +107,35 @@ pub fn ecp5_ebr(device: &str) -> Option<usize> {
     }
 }
 
-/// Block RAMs the connection table alone takes on ECP5: every one of its 2^`table_bits`
-/// 512-bit entries is live (the host reads whole entries back), and a true dual-port DP16KD is
-/// at most 18 bits wide, so 18 Kbit hold 1024 × 18 bits of it.
-pub fn ecp5_table_ebr(table_bits: usize) -> usize {
-    let depth_blocks = (1usize << table_bits).div_ceil(1024);
-    depth_blocks * vsnic_contract::entry::BITS.div_ceil(18)
+/// Block RAMs the connection table alone takes on ECP5: one RAM of 2^(`table_bits` -
+/// `ways_log2`) entries per way; every 512-bit entry is live (the host reads whole entries
+/// back), and a true dual-port DP16KD is at most 18 bits wide, so 18 Kbit hold 1024 × 18 bits
+/// of one way.
+pub fn ecp5_table_ebr(table_bits: usize, ways_log2: usize) -> usize {
+    let depth_blocks = (1usize << (table_bits - ways_log2)).div_ceil(1024);
+    (1 << ways_log2) * depth_blocks * vsnic_contract::entry::BITS.div_ceil(18)
+}
+
+/// The ways an ECP5 table is built with: four (the contract's default) when each way's RAM is
+/// still at least one DP16KD deep (1024 entries), else as many as keep that true — fewer ways
+/// cost no block RAM, more would multiply it (a 2^10 table in four ways takes four times the
+/// DP16KDs of a direct-mapped one).
+pub fn ecp5_ways_log2(table_bits: usize) -> usize {
+    table_bits
+        .saturating_sub(10)
+        .min(vsnic_contract::hash::WAYS_LOG2 as usize)
+}
+
+impl Board {
+    /// log2 of the table ways this board's core is built with for 2^`table_bits` buckets.
+    pub fn ways_log2(&self, table_bits: usize) -> usize {
+        match self.target {
+            Target::Ecp5 { .. } => ecp5_ways_log2(table_bits),
+            // UltraScale+ URAM288 / RAMB36 are 4096 / 512 deep at 72 bits: four ways of 2^14
+            // fill them as well as one of 2^16
+            Target::OpenNic { .. } => vsnic_contract::hash::WAYS_LOG2 as usize,
+        }
+    }
 }
 
 pub fn find(name: &str) -> Result<&'static Board, String> {
@@ -131,9 +154,11 @@ mod tests {
         for b in BOARDS {
             assert!(b.table_bits_allowed.contains(&b.table_bits), "{}", b.name);
             for &t in b.table_bits_allowed {
-                crate::verilog(b.width, t).map(|_| ()).unwrap_or_else(|e| {
-                    panic!("{}: {e}", b.name);
-                });
+                crate::verilog_ways(b.width, t, b.ways_log2(t))
+                    .map(|_| ())
+                    .unwrap_or_else(|e| {
+                        panic!("{}: {e}", b.name);
+                    });
             }
         }
         assert!(find("nope").is_err());
@@ -146,13 +171,21 @@ mod tests {
         for b in BOARDS {
             if let Target::Ecp5 { device, .. } = b.target {
                 let have = ecp5_ebr(device).expect("a known device");
-                assert!(ecp5_table_ebr(b.table_bits) + 16 <= have, "{}", b.name);
+                let ways = b.ways_log2(b.table_bits);
+                assert!(
+                    ecp5_table_ebr(b.table_bits, ways) + 16 <= have,
+                    "{}",
+                    b.name
+                );
             }
         }
-        assert_eq!(ecp5_table_ebr(8), 29);
-        assert_eq!(ecp5_table_ebr(10), 29);
-        assert_eq!(ecp5_table_ebr(12), 116);
-        assert!(ecp5_table_ebr(12) > ecp5_ebr("um5g-45k").unwrap());
-        assert!(ecp5_table_ebr(12) <= ecp5_ebr("um5g-85k").unwrap());
+        assert_eq!(ecp5_table_ebr(8, ecp5_ways_log2(8)), 29);
+        assert_eq!(ecp5_table_ebr(10, ecp5_ways_log2(10)), 29);
+        assert_eq!(ecp5_table_ebr(12, ecp5_ways_log2(12)), 116);
+        assert_eq!(ecp5_ways_log2(12), 2);
+        // four ways of a small table would take four times the block RAM
+        assert_eq!(ecp5_table_ebr(10, 2), 4 * 29);
+        assert!(ecp5_table_ebr(12, 2) > ecp5_ebr("um5g-45k").unwrap());
+        assert!(ecp5_table_ebr(12, 2) <= ecp5_ebr("um5g-85k").unwrap());
     }
 }

@@ -284,6 +284,7 @@ fn base_manifest(opts: &Options, id: &Identity, tools: &[&Tool]) -> Value {
         "description": b.description,
         "width": b.width,
         "table_bits": opts.table_bits,
+        "table_ways_log2": b.ways_log2(opts.table_bits),
         "git_hash": id.git_hash,
         "git_dirty": id.git_dirty,
         "build_time": id.build_time,
@@ -315,7 +316,7 @@ fn build_ecp5(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
         )));
     }
     if let Some(have) = crate::boards::ecp5_ebr(device) {
-        let need = crate::boards::ecp5_table_ebr(opts.table_bits);
+        let need = crate::boards::ecp5_table_ebr(opts.table_bits, b.ways_log2(opts.table_bits));
         if need > have {
             return Err(Error::Config(format!(
                 "a table of 2^{} buckets needs {need} block RAMs, the {device} has {have}: \
@@ -352,7 +353,8 @@ fn build_ecp5(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
         rtl::NIC_TIME,
     ];
     steps.run("emit Verilog", || {
-        let core = crate::core_verilog(b.width, opts.table_bits).map_err(Error::Config)?;
+        let ways = b.ways_log2(opts.table_bits);
+        let core = crate::core_verilog(b.width, opts.table_bits, ways).map_err(Error::Config)?;
         write(&src.join("vsnic_core.v"), &core)?;
         for (name, text) in sources {
             write(&src.join(name), text)?;
@@ -561,7 +563,8 @@ fn build_opennic(opts: &Options, dir: &Path) -> Result<Outcome, Error> {
     };
     let plugin = dir.join("plugin");
     steps.run("generate plugin files", || {
-        let core = crate::core_verilog(b.width, opts.table_bits).map_err(Error::Config)?;
+        let ways = b.ways_log2(opts.table_bits);
+        let core = crate::core_verilog(b.width, opts.table_bits, ways).map_err(Error::Config)?;
         write(&plugin.join("vsnic_core.v"), &core)?;
         for (name, text) in rtl::OPENNIC_PLUGIN {
             write(&plugin.join(name), text)?;

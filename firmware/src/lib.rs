@@ -12,17 +12,27 @@ pub mod report;
 pub mod rtl;
 pub mod tools;
 
-/// The core's Verilog for a supported configuration (top module `top`, as RustHDL names it).
+/// The core's Verilog for a supported configuration (top module `top`, as RustHDL names it),
+/// its table in the contract's default number of ways.
 pub fn verilog(width: usize, table_bits: usize) -> Result<String, String> {
-    use vsnic_hw::core::verilog;
+    verilog_ways(width, table_bits, vsnic_contract::hash::WAYS_LOG2 as usize)
+}
+
+/// The core's Verilog with a table of `2^ways_log2` ways (at most 4 ways).
+pub fn verilog_ways(width: usize, table_bits: usize, ways_log2: usize) -> Result<String, String> {
+    use vsnic_hw::core::verilog_ways as v;
+    if ways_log2 > vsnic_hw::stage::decide::MAX_WAYS_LOG2 {
+        return Err(format!("at most 4 ways (ways_log2 {ways_log2})"));
+    }
+    let l = ways_log2;
     Ok(match (width, table_bits) {
-        (64, 8) => verilog::<64, 8>(),
-        (64, 10) => verilog::<64, 10>(),
-        (64, 12) => verilog::<64, 12>(),
-        (64, 16) => verilog::<64, 16>(),
-        (512, 8) => verilog::<512, 8>(),
-        (512, 12) => verilog::<512, 12>(),
-        (512, 16) => verilog::<512, 16>(),
+        (64, 8) => v::<64, 8>(l),
+        (64, 10) => v::<64, 10>(l),
+        (64, 12) => v::<64, 12>(l),
+        (64, 16) => v::<64, 16>(l),
+        (512, 8) => v::<512, 8>(l),
+        (512, 12) => v::<512, 12>(l),
+        (512, 16) => v::<512, 16>(l),
         _ => {
             return Err(format!(
                 "unsupported configuration width={width} table_bits={table_bits} \
@@ -37,8 +47,11 @@ pub const CORE_MODULE: &str = "vsnic_core";
 
 /// The core's Verilog with its modules renamed from `top`/`top$…` to `vsnic_core`/`vsnic_core$…`,
 /// so that it can sit under a board top (and in a shell that has its own `top`).
-pub fn core_verilog(width: usize, table_bits: usize) -> Result<String, String> {
-    Ok(rename_top(&verilog(width, table_bits)?, CORE_MODULE))
+pub fn core_verilog(width: usize, table_bits: usize, ways_log2: usize) -> Result<String, String> {
+    Ok(rename_top(
+        &verilog_ways(width, table_bits, ways_log2)?,
+        CORE_MODULE,
+    ))
 }
 
 /// Rename RustHDL's `top` module and its `top$child` modules. Only whole identifiers change.
@@ -79,7 +92,7 @@ mod tests {
 
     #[test]
     fn core_verilog_has_no_top_module() {
-        let v = core_verilog(64, 8).unwrap();
+        let v = core_verilog(64, 8, 2).unwrap();
         assert!(v.contains("module vsnic_core("));
         assert!(v.contains("module vsnic_core$decide("));
         assert!(!v.contains("module top"));

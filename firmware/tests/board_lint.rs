@@ -54,7 +54,7 @@ fn versa5g_top_lints_clean() {
     for t in [8, 10, 12] {
         std::fs::write(
             dir.join("vsnic_core.v"),
-            vsnic_firmware::core_verilog(64, t).unwrap(),
+            vsnic_firmware::core_verilog(64, t, vsnic_firmware::boards::ecp5_ways_log2(t)).unwrap(),
         )
         .unwrap();
         lint(
@@ -81,7 +81,7 @@ fn opennic_plugin_lints_clean() {
     write_all(&dir, &[rtl::CORE_WAIVERS, rtl::OPENNIC_LINT_BOX]);
     std::fs::write(
         dir.join("vsnic_core.v"),
-        vsnic_firmware::core_verilog(512, 16).unwrap(),
+        vsnic_firmware::core_verilog(512, 16, vsnic_contract::hash::WAYS_LOG2 as usize).unwrap(),
     )
     .unwrap();
     lint(

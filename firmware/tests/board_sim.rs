@@ -18,7 +18,7 @@ fn uart_bridge_reaches_core_and_frame_port() {
     }
     std::fs::write(
         dir.join("vsnic_core.v"),
-        vsnic_firmware::core_verilog(64, 8).unwrap(),
+        vsnic_firmware::core_verilog(64, 8, vsnic_firmware::boards::ecp5_ways_log2(8)).unwrap(),
     )
     .unwrap();
     std::fs::write(dir.join("uart_csr_tb.v"), include_str!("tb/uart_csr_tb.v")).unwrap();

@@ -1,10 +1,12 @@
 //! The host's connection table: the source of truth. The NIC table is a cache of it.
 //!
-//! Where an entry goes in the NIC is decided by [`placement`] alone. The table is direct-mapped
-//! today (one entry per bucket, [`WAYS`] = 1), so the host keeps a shadow of which connection
-//! owns each bucket and refuses a new connection whose entries would land on a bucket already
-//! full — never overwriting a live connection. A set-associative table changes [`placement`]
-//! and [`WAYS`], not the callers.
+//! Where an entry may go in the NIC is decided by the table's geometry
+//! ([`vsnic_contract::hash::Geometry`]): a key hashes to one set, and the NIC compares every way
+//! of that set in one lookup. [`placement`] names the preferred bucket (the way the hash's high
+//! bits pick); the host keeps a shadow of which connection owns each bucket and
+//! [`ConnTable::assign`] moves an entry to another free way of its set when that one is taken.
+//! A connection is refused only when every way of a set it needs is full — never by
+//! overwriting a live connection. A direct-mapped table is the one-way case.
 //!
 //! Each connection carries its TCP state and expiry time; persistence templates (`-p`) live
 //! here too, keyed by the client's network (`-M`) and the service.
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use vsnic_contract::hash::{self, HashKey};
+use vsnic_contract::hash::{self, Geometry, HashKey};
 use vsnic_contract::{Action, Entry, FlowKey};
 
 use crate::net::Mac;
@@ -31,10 +33,7 @@ pub const PROTO_TCP: u8 = 6;
 /// UDP's protocol number.
 pub const PROTO_UDP: u8 = 17;
 
-/// Entries per bucket of the NIC table.
-pub const WAYS: usize = 1;
-
-/// The NIC bucket of a flow key, in a table of `2^table_index_bits` buckets whose flow hash key
+/// The preferred NIC bucket of a flow key, in a table of `2^table_index_bits` buckets whose flow hash key
 /// is `hash_key` (the driver's [`crate::driver::Driver::hash_key`]).
 pub fn placement(key: &FlowKey, table_index_bits: u32, hash_key: &HashKey) -> u32 {
     hash::bucket_keyed(key, table_index_bits, hash_key)
@@ -233,6 +232,14 @@ impl NicEntries {
         self.as_nat().map(|p| p.out_bucket)
     }
 
+    /// The buckets of [`NicEntries::entries`], in the same order, to be moved to other ways.
+    fn buckets_mut(&mut self) -> Vec<&mut u32> {
+        match self {
+            NicEntries::Nat(p) => vec![&mut p.out_bucket, &mut p.in_bucket],
+            NicEntries::Route(r) => vec![&mut r.bucket],
+        }
+    }
+
     /// Every entry with its bucket, in the order they are written: the return path first, so
     /// that once the client's frames are forwarded the replies are too. Clear in reverse.
     pub fn entries(&self) -> impl DoubleEndedIterator<Item = (u32, &Entry)> {
@@ -355,7 +362,7 @@ pub enum ConnError {
         client: SocketAddrV4,
         vip: SocketAddrV4,
     },
-    #[error("table bucket {bucket} is taken (direct-mapped table collision)")]
+    #[error("table bucket {bucket} and the other ways of its set are taken")]
     Collision { bucket: u32 },
 }
 
@@ -369,6 +376,7 @@ fn has_return_path(c: &Connection) -> bool {
 #[derive(Debug, Clone)]
 pub struct ConnTable {
     index_bits: u32,
+    ways_log2: u32,
     hash_key: HashKey,
     conns: FastMap<ConnKey, Connection>,
     /// (proto, real, client) → the connection, to find the return direction.
@@ -380,9 +388,17 @@ pub struct ConnTable {
 }
 
 impl ConnTable {
+    /// The table of a direct-mapped NIC.
     pub fn new(table_index_bits: u32, hash_key: HashKey) -> ConnTable {
+        Self::with_geometry(Geometry::direct(table_index_bits), hash_key)
+    }
+
+    /// The table of a NIC whose buckets group into sets as `g` says.
+    pub fn with_geometry(g: Geometry, hash_key: HashKey) -> ConnTable {
+        let table_index_bits = g.index_bits;
         ConnTable {
             index_bits: table_index_bits,
+            ways_log2: g.ways_log2,
             hash_key,
             conns: FastMap::default(),
             reverse: FastMap::default(),
@@ -394,6 +410,11 @@ impl ConnTable {
 
     pub fn index_bits(&self) -> u32 {
         self.index_bits
+    }
+
+    /// The NIC table's sets and ways.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.index_bits, self.ways_log2)
     }
 
     /// The NIC's flow hash key (entries are placed with it).
@@ -446,7 +467,6 @@ impl ConnTable {
     }
 
     fn bucket_full(&self, bucket: u32) -> bool {
-        // one way per bucket today
         self.slot(bucket).is_some()
     }
 
@@ -471,10 +491,42 @@ impl ConnTable {
         }
         if let Some(n) = nic {
             let taken = n.entries().map(|(b, _)| b).find(|b| self.bucket_full(*b));
-            let same = n.out_bucket() == Some(n.in_bucket()) && WAYS < 2;
+            let same = n.out_bucket() == Some(n.in_bucket());
             if let Some(bucket) = taken.or(same.then_some(n.in_bucket())) {
                 self.collisions += 1;
                 return Err(ConnError::Collision { bucket });
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`ConnTable::check`], but an entry whose bucket is taken moves to the first free way
+    /// of its set (the NIC finds it there: every way of a set is compared on lookup). Counts a
+    /// collision when some set has no free way left.
+    pub fn assign(&mut self, id: &ConnKey, nic: &mut NicEntries) -> Result<(), ConnError> {
+        if self.conns.contains_key(id) {
+            return Err(ConnError::Exists {
+                client: id.client,
+                vip: id.vip,
+            });
+        }
+        let g = self.geometry();
+        let mut chosen: Vec<u32> = Vec::with_capacity(2);
+        for slot in nic.buckets_mut() {
+            let preferred = *slot;
+            let set = g.set_of_bucket(preferred);
+            let free = std::iter::once(preferred)
+                .chain((0..g.ways()).map(|w| g.bucket(set, w)))
+                .find(|b| !self.bucket_full(*b) && !chosen.contains(b));
+            match free {
+                Some(b) => {
+                    *slot = b;
+                    chosen.push(b);
+                }
+                None => {
+                    self.collisions += 1;
+                    return Err(ConnError::Collision { bucket: preferred });
+                }
             }
         }
         Ok(())
@@ -886,6 +938,74 @@ mod tests {
             .is_none());
         assert!(t.by_reply(Protocol::Tcp, real, first.client).is_none());
         t.insert(gone).unwrap();
+    }
+
+    /// With four ways an entry whose preferred bucket is taken moves to another way of its set;
+    /// a connection is refused only when a set it needs is full, and nothing is overwritten.
+    #[test]
+    fn set_associative_tables_fill_every_way_before_refusing() {
+        let g = Geometry::new(4, 2); // 4 sets of 4 ways
+        let mut t = ConnTable::with_geometry(g, hash::DEFAULT_KEY);
+        let vip = sa("10.0.0.100:80");
+        let real = sa("10.1.0.2:80");
+        let (mut inserted, mut refused, mut moved) = (0, 0, 0);
+        for port in 1000..1100 {
+            let mut c = conn(SocketAddrV4::new([10, 0, 0, 2].into(), port), vip, real, 4);
+            let preferred: Vec<u32> = c.nic.as_ref().unwrap().entries().map(|(b, _)| b).collect();
+            let mut nic = c.nic.take().unwrap();
+            match t.assign(&c.id, &mut nic) {
+                Ok(()) => {
+                    for ((b, e), p) in nic.entries().zip(&preferred) {
+                        // the NIC finds it: a way of its key's set, free before
+                        assert_eq!(g.set_of_bucket(b), g.set_of(&e.key, &hash::DEFAULT_KEY));
+                        assert!(t.bucket_owner(b).is_none());
+                        moved += usize::from(b != *p);
+                    }
+                    c.nic = Some(nic);
+                    t.insert(c).unwrap();
+                    inserted += 1;
+                }
+                Err(ConnError::Collision { .. }) => {
+                    refused += 1;
+                    // some set it needs has fewer free ways than it needs there
+                    let free = |k: &FlowKey| {
+                        g.buckets(k, &hash::DEFAULT_KEY)
+                            .filter(|b| t.bucket_owner(*b).is_none())
+                            .count()
+                    };
+                    let p = nic.as_nat().unwrap();
+                    let (ki, ko) = (&p.in_entry.key, &p.out_entry.key);
+                    let same = g.set_of(ki, &hash::DEFAULT_KEY) == g.set_of(ko, &hash::DEFAULT_KEY);
+                    assert!(free(ki) == 0 || free(ko) == 0 || (same && free(ki) < 2));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // 16 buckets, two per connection: the table fills completely or nearly
+        assert!((6..=8).contains(&inserted), "{inserted} inserted");
+        assert!(moved > 0, "no entry had to move to another way");
+        assert_eq!(refused as u64, t.collisions());
+        assert_eq!(t.len(), inserted);
+        let owned = (0..16).filter(|b| t.bucket_owner(*b).is_some()).count();
+        assert_eq!(owned, 2 * inserted);
+        // a direct-mapped table of the same size refuses one of the same connections sooner
+        let first_refusal = |mut t: ConnTable| {
+            (1000..1100)
+                .position(|port| {
+                    let mut c = conn(SocketAddrV4::new([10, 0, 0, 2].into(), port), vip, real, 4);
+                    let mut nic = c.nic.take().unwrap();
+                    let ok = t.assign(&c.id, &mut nic).is_ok();
+                    c.nic = Some(nic);
+                    !(ok && t.insert(c).is_ok())
+                })
+                .unwrap()
+        };
+        let direct = first_refusal(ConnTable::new(4, hash::DEFAULT_KEY));
+        let four = first_refusal(ConnTable::with_geometry(g, hash::DEFAULT_KEY));
+        assert!(
+            direct < four,
+            "first refusal: direct {direct}, 4-way {four}"
+        );
     }
 
     #[test]

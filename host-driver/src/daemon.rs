@@ -18,8 +18,8 @@
 //!   routing gets one forward entry client → VIP that rewrites only the MACs (the real server
 //!   answers the client directly, from the VIP). Tunnelling is refused (counted in
 //!   `unsupported_method`): the NIC has no IPIP encapsulation. A full table is refused and
-//!   counted (`table_full`, and `table_collisions` for a taken bucket of the direct-mapped
-//!   table).
+//!   counted (`table_full`, and `table_collisions` when every way of a set the connection's
+//!   entries need is taken).
 //! * Another TCP segment of a known connection (FIN/RST when the NIC hands them over, a miss
 //!   racing an install) → drives the TCP state machine and is re-injected. A UDP datagram of a
 //!   known flow that missed (racing the install) → entries re-written, re-injected, the UDP
@@ -539,7 +539,7 @@ impl<B: NicBackend> Daemon<B> {
             )));
         }
         let services = build_services(&cfg).map_err(|e| DaemonError::Config(e.to_string()))?;
-        let conns = ConnTable::new(driver.info().table_index_bits, driver.hash_key());
+        let conns = ConnTable::with_geometry(driver.info().geometry(), driver.hash_key());
         let activity = driver
             .activity_readable()
             .then(|| ActivityTracker::new(driver.info().table_size() as usize));
@@ -1739,7 +1739,7 @@ impl<B: NicBackend> Daemon<B> {
                 d.conns.release_template(&t);
             }
         };
-        let Some(nic) = NicEntries::for_method(
+        let Some(mut nic) = NicEntries::for_method(
             p.method,
             &p.id,
             p.real,
@@ -1752,7 +1752,7 @@ impl<B: NicBackend> Daemon<B> {
             self.stats.unsupported_method += 1;
             return;
         };
-        match self.conns.check(&p.id, Some(&nic)) {
+        match self.conns.assign(&p.id, &mut nic) {
             Ok(()) => {}
             Err(ConnError::Exists { .. }) => {
                 release(self);
@@ -1770,7 +1770,6 @@ impl<B: NicBackend> Daemon<B> {
         // A control connection of a helped application (FTP) binds to it; its payload then
         // goes to the host in both directions. Helpers need NAT (IPVS binds them to
         // masqueraded TCP connections only): a DR connection's replies never reach us.
-        let mut nic = nic;
         let helpable = p.id.proto == Protocol::Tcp
             && p.method == ForwardMethod::Masq
             && nic.as_nat().is_some();

@@ -99,6 +99,9 @@ pub struct DeviceInfo {
     pub hw_version: u32,
     pub data_width: u32,
     pub table_index_bits: u32,
+    /// log2 of the table's ways per set (0: direct-mapped, as every table before table block
+    /// minor `MINOR_WAYS`).
+    pub table_ways_log2: u32,
     pub num_ports: u32,
     /// The board's build block, when the board has one (the simulator has none).
     pub build: Option<BuildInfo>,
@@ -119,6 +122,11 @@ pub struct BuildInfo {
 impl DeviceInfo {
     pub fn table_size(&self) -> u32 {
         1 << self.table_index_bits
+    }
+
+    /// How the table's buckets group into sets.
+    pub fn geometry(&self) -> hash::Geometry {
+        hash::Geometry::new(self.table_index_bits, self.table_ways_log2)
     }
 }
 
@@ -260,6 +268,7 @@ impl<B: NicBackend> Driver<B> {
             hw_version: backend.read32(id_base + id::HW_VERSION)?,
             data_width: backend.read32(id_base + id::DATA_WIDTH)?,
             table_index_bits: backend.read32(id_base + id::TABLE_INDEX_BITS)?,
+            table_ways_log2: 0,
             num_ports: backend.read32(id_base + id::NUM_PORTS)?,
             build: match regs::find(|a| backend.read32(a), build::TYPE_ID, build::VERSION)? {
                 Some(b) => Some(BuildInfo {
@@ -315,6 +324,21 @@ impl<B: NicBackend> Driver<B> {
             counters_minor: backend.read32(bases.counters + regs::VERSION)? & 0xFFFF,
             ..bases
         };
+        let info = DeviceInfo {
+            table_ways_log2: if bases.table_minor >= table::MINOR_WAYS {
+                backend.read32(bases.table + table::WAYS_LOG2)?
+            } else {
+                0
+            },
+            ..info
+        };
+        // at least two sets; no more than 16 ways (a set is searched by the host on insert)
+        if info.table_ways_log2 >= info.table_index_bits || info.table_ways_log2 > 4 {
+            return Err(DriverError::BadGeometry {
+                what: "WAYS_LOG2",
+                value: info.table_ways_log2,
+            });
+        }
         let exq = Self::setup_ring(&*backend, bases.exq, cfg.exq_size_log2)?;
         let txq = Self::setup_ring(&*backend, bases.txq, cfg.txq_size_log2)?;
         let mut drv = Driver {
@@ -389,7 +413,8 @@ impl<B: NicBackend> Driver<B> {
         self.hash_key
     }
 
-    /// The table bucket of `key` on this NIC.
+    /// The preferred table bucket of `key` on this NIC (the way its hash's high bits name; the
+    /// host may place it in any way of its set, `DeviceInfo::geometry`).
     pub fn bucket(&self, key: &vsnic_contract::FlowKey) -> u32 {
         hash::bucket_keyed(key, self.info.table_index_bits, &self.hash_key)
     }
@@ -773,6 +798,31 @@ mod tests {
         (nic, drv)
     }
 
+    /// The table's ways come from `WAYS_LOG2` from table minor 3 on; older tables are
+    /// direct-mapped; a nonsensical value is refused.
+    #[test]
+    fn discovery_reads_the_ways() {
+        let ways = |table_version, table_ways_log2| {
+            let nic = Arc::new(FakeNic::new(FakeConfig {
+                table_index_bits: 10,
+                table_version,
+                table_ways_log2,
+                ..Default::default()
+            }));
+            Driver::open(nic).map(|d| d.info().geometry())
+        };
+        assert_eq!(ways(table::VERSION, 2).unwrap(), hash::Geometry::new(10, 2));
+        assert_eq!(ways(table::VERSION, 0).unwrap().ways(), 1);
+        assert_eq!(ways(0x0001_0002, 2).unwrap(), hash::Geometry::direct(10));
+        assert!(matches!(
+            ways(table::VERSION, 10),
+            Err(DriverError::BadGeometry {
+                what: "WAYS_LOG2",
+                value: 10
+            })
+        ));
+    }
+
     #[test]
     fn discovery_reads_geometry_and_programs_rings() {
         let nic = Arc::new(FakeNic::new(FakeConfig {
@@ -787,6 +837,7 @@ mod tests {
                 hw_version: id::HW_VERSION_VALUE,
                 data_width: 64,
                 table_index_bits: 10,
+                table_ways_log2: 0,
                 num_ports: 4,
                 build: None,
             }

@@ -128,16 +128,30 @@ impl<const W: usize, const T: usize> Core<W, T> {
     }
 }
 
-/// A core ready to simulate: connected and checked.
+/// A core ready to simulate: connected and checked, its table in the contract's default
+/// number of ways (`hash::WAYS_LOG2`).
 pub fn new_core<const W: usize, const T: usize>() -> Core<W, T> {
+    new_core_ways::<W, T>(vsnic_contract::hash::WAYS_LOG2 as usize)
+}
+
+/// A core whose table has `2^ways_log2` ways (at most `decide::MAX_WAYS_LOG2`; 0 is
+/// direct-mapped), connected and checked. Its `WAYS_LOG2` register reports it.
+pub fn new_core_ways<const W: usize, const T: usize>(ways_log2: usize) -> Core<W, T> {
     let mut c = Core::<W, T>::default();
+    c.decide = std::mem::take(&mut c.decide).with_ways(ways_log2);
+    c.regs.set_ways(ways_log2);
     c.connect_all();
     c
 }
 
-/// The core's Verilog (top module `top`).
+/// The core's Verilog (top module `top`), default ways.
 pub fn verilog<const W: usize, const T: usize>() -> String {
-    let c = new_core::<W, T>();
+    verilog_ways::<W, T>(vsnic_contract::hash::WAYS_LOG2 as usize)
+}
+
+/// The Verilog of a core with `2^ways_log2` ways.
+pub fn verilog_ways<const W: usize, const T: usize>(ways_log2: usize) -> String {
+    let c = new_core_ways::<W, T>(ways_log2);
     generate_verilog(&c)
 }
 
@@ -206,16 +220,28 @@ mod tests {
     /// Random traffic through circuit and model; every output frame compared, and the activity
     /// records (read back mid-traffic and at the end, with a `now` that keeps changing).
     fn differential<const W: usize, const T: usize>(frames: usize, seed: u64) {
+        differential_in::<W, T>(frames, seed, vsnic_contract::hash::WAYS_LOG2, 24);
+    }
+
+    /// `frames` random frames on `flows` installed flows through a core whose table has
+    /// `2^ways_log2` ways, and through the model.
+    fn differential_in<const W: usize, const T: usize>(
+        frames: usize,
+        seed: u64,
+        ways_log2: u32,
+        flows: usize,
+    ) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut h = Harness::<W, T>::new();
+        let mut h = Harness::<W, T>::with_ways(ways_log2 as usize);
         let mut m = Model::new(T as u32);
+        m.ways_log2 = ways_log2;
         h.log_activity(true);
         h.set_now(rng.gen());
         // a random flow hash key, written through the registers (the host does this at start)
         let hash_key: [u32; 4] = rng.gen();
         h.set_hash_key(&hash_key);
         m.hash_key = hash_key;
-        let traffic = Traffic::new_keyed(&mut rng, T as u32, 24, hash_key);
+        let traffic = Traffic::new_keyed(&mut rng, T as u32, ways_log2, flows, hash_key);
         for (index, words) in traffic.entries() {
             h.write_entry(index, &words);
             m.write_entry(index, words);
@@ -647,6 +673,21 @@ mod tests {
         differential::<512, 8>(600, 2);
     }
 
+    /// Sets nearly full (60 flows in 16 sets of 4 ways): hits in every way, behind entries of
+    /// other keys in the lower ways, and misses in full sets.
+    #[test]
+    fn differential_crowded_sets() {
+        differential_in::<64, 6>(3000, 11, 2, 60);
+        differential_in::<512, 6>(1500, 12, 2, 60);
+    }
+
+    /// Builds with fewer ways (a direct-mapped table, two ways) agree with the model too.
+    #[test]
+    fn differential_fewer_ways() {
+        differential_in::<64, 6>(1200, 13, 0, 40);
+        differential_in::<64, 6>(1200, 14, 1, 50);
+    }
+
     #[test]
     fn full_exception_stream_drops_and_counts() {
         let mut rng = StdRng::seed_from_u64(3);
@@ -703,6 +744,9 @@ mod tests {
         assert_eq!(h.csr_read(id::BASE + id::DESIGN_ID), id::DESIGN_ID_VALUE);
         assert_eq!(h.csr_read(id::BASE + id::DATA_WIDTH), 64);
         assert_eq!(h.csr_read(id::BASE + id::TABLE_INDEX_BITS), 10);
+        let ways = regs::table::BASE + regs::table::WAYS_LOG2;
+        assert_eq!(h.csr_read(ways), vsnic_contract::hash::WAYS_LOG2);
+        assert_eq!(Harness::<64, 10>::with_ways(1).csr_read(ways), 1);
         // staging registers read back what was written
         h.csr_write(regs::table::BASE + regs::table::DATA0 + 8, 0xDEAD_BEEF);
         assert_eq!(

@@ -111,8 +111,17 @@ impl<const W: usize, const T: usize> Default for Harness<W, T> {
 
 impl<const W: usize, const T: usize> Harness<W, T> {
     pub fn new() -> Self {
+        Self::with_core(new_core::<W, T>())
+    }
+
+    /// A harness around a core whose table has `2^ways_log2` ways.
+    pub fn with_ways(ways_log2: usize) -> Self {
+        Self::with_core(crate::core::new_core_ways::<W, T>(ways_log2))
+    }
+
+    fn with_core(core: Core<W, T>) -> Self {
         Harness {
-            core: Box::new(new_core::<W, T>()),
+            core: Box::new(core),
             cycle: 0,
             input: VecDeque::new(),
             csr: VecDeque::new(),

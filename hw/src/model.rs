@@ -68,6 +68,8 @@ pub enum Verdict {
 #[derive(Debug, Clone)]
 pub struct Model {
     pub table_bits: u32,
+    /// log2 of the table's ways (`hash::WAYS_LOG2` unless the core was built with fewer).
+    pub ways_log2: u32,
     /// The flow hash key (`HASH_KEY0..3`; the default after reset).
     pub hash_key: hash::HashKey,
     table: Vec<[u32; entry::WORDS]>,
@@ -127,6 +129,7 @@ impl Model {
     pub fn new(table_bits: u32) -> Model {
         Model {
             table_bits,
+            ways_log2: hash::WAYS_LOG2,
             hash_key: hash::DEFAULT_KEY,
             table: vec![[0; entry::WORDS]; 1 << table_bits],
             counters: Counters::default(),
@@ -242,11 +245,24 @@ impl Model {
         }
     }
 
-    /// The entry `key` hits, with its bucket index.
+    /// The table's sets and ways.
+    pub fn geometry(&self) -> hash::Geometry {
+        hash::Geometry::new(self.table_bits, self.ways_log2)
+    }
+
+    /// The entry `key` hits, with its bucket: the lowest way of its set holding a valid entry
+    /// of that key. A miss reports the set's way-0 bucket.
     fn lookup(&self, key: &FlowKey) -> (u32, Option<Entry>) {
-        let index = hash::bucket_keyed(key, self.table_bits, &self.hash_key);
-        let e = Entry::from_words(&self.table[index as usize]).filter(|e| e.valid && e.key == *key);
-        (index, e)
+        let g = self.geometry();
+        let mut buckets = g.buckets(key, &self.hash_key);
+        let first = g.bucket(g.set_of(key, &self.hash_key), 0);
+        buckets
+            .find_map(|b| {
+                Entry::from_words(&self.table[b as usize])
+                    .filter(|e| e.valid && e.key == *key)
+                    .map(|e| (b, Some(e)))
+            })
+            .unwrap_or((first, None))
     }
 
     /// The sequence and ack numbers of a frame after the entry's deltas (`None`: older than the

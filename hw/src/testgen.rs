@@ -9,10 +9,9 @@ use vsnic_contract::entry::{Action, Entry, SeqDelta, WORDS};
 use vsnic_contract::{hash, stream, FlowKey};
 
 pub struct Traffic {
-    pub table_bits: u32,
-    /// The flow hash key the entries are placed with.
-    pub hash_key: hash::HashKey,
     pub flows: Vec<(FlowKey, Entry)>,
+    /// Each flow's bucket: a random free way of its set.
+    pub buckets: Vec<u32>,
 }
 
 fn rand_key(rng: &mut StdRng) -> FlowKey {
@@ -57,26 +56,39 @@ fn rand_delta(rng: &mut StdRng) -> SeqDelta {
 }
 
 impl Traffic {
-    /// `n` installed flows with distinct buckets.
+    /// `n` installed flows, each in a random free way of its set (`hash::WAYS_LOG2` ways).
     pub fn new(rng: &mut StdRng, table_bits: u32, n: usize) -> Traffic {
-        Self::new_keyed(rng, table_bits, n, hash::DEFAULT_KEY)
+        Self::new_keyed(rng, table_bits, hash::WAYS_LOG2, n, hash::DEFAULT_KEY)
     }
 
-    /// `n` installed flows with distinct buckets under flow hash key `hash_key`.
+    /// `n` installed flows, each in a random free way of its set of a table of `2^ways_log2`
+    /// ways, under flow hash key `hash_key` (at most the table's size).
     pub fn new_keyed(
         rng: &mut StdRng,
         table_bits: u32,
+        ways_log2: u32,
         n: usize,
         hash_key: hash::HashKey,
     ) -> Traffic {
-        let bucket = |k: &FlowKey| hash::bucket_keyed(k, table_bits, &hash_key);
+        assert!(n <= 1 << table_bits, "more flows than buckets");
+        let g = hash::Geometry::new(table_bits, ways_log2);
+        let mut used = vec![false; 1 << table_bits];
         let mut flows: Vec<(FlowKey, Entry)> = Vec::new();
+        let mut buckets = Vec::new();
         while flows.len() < n {
             let key = rand_key(rng);
-            let b = bucket(&key);
-            if flows.iter().any(|(k, _)| bucket(k) == b) {
+            let free: Vec<u32> = g
+                .buckets(&key, &hash_key)
+                .filter(|b| !used[*b as usize])
+                .collect();
+            let Some(&b) = free.choose(rng) else {
+                continue;
+            };
+            if flows.iter().any(|(k, _)| *k == key) {
                 continue;
             }
+            used[b as usize] = true;
+            buckets.push(b);
             let action = *[Action::Dnat, Action::Snat, Action::Forward]
                 .choose(rng)
                 .unwrap();
@@ -95,20 +107,14 @@ impl Traffic {
             };
             flows.push((key, e));
         }
-        Traffic {
-            table_bits,
-            hash_key,
-            flows,
-        }
+        Traffic { flows, buckets }
     }
 
     pub fn entries(&self) -> Vec<(u32, [u32; WORDS])> {
         self.flows
             .iter()
-            .map(|(k, e)| {
-                let b = hash::bucket_keyed(k, self.table_bits, &self.hash_key);
-                (b, e.to_words())
-            })
+            .zip(&self.buckets)
+            .map(|((_, e), b)| (*b, e.to_words()))
             .collect()
     }
 

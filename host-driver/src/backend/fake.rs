@@ -43,6 +43,9 @@ pub struct FakeConfig {
     pub omit_blocks: Vec<u32>,
     /// The table block's version (older NICs: 1.1 reads entries back but keeps no activity).
     pub table_version: u32,
+    /// log2 of the table's ways (`table::WAYS_LOG2`, read from minor `MINOR_WAYS` on). The
+    /// fake defaults to a direct-mapped table, so tests can make collisions on purpose.
+    pub table_ways_log2: u32,
 }
 
 impl Default for FakeConfig {
@@ -55,6 +58,7 @@ impl Default for FakeConfig {
             num_ports: 2,
             omit_blocks: Vec::new(),
             table_version: table::VERSION,
+            table_ways_log2: 0,
         }
     }
 }
@@ -446,6 +450,7 @@ impl State {
                 self.act_staging[((r - table::ACT0) / 4) as usize]
             }
             (table::TYPE_ID, table::NOW) => self.now,
+            (table::TYPE_ID, table::WAYS_LOG2) => self.cfg.table_ways_log2,
             (counters::TYPE_ID, counters::RX_FRAMES) => c.rx_frames,
             (counters::TYPE_ID, counters::TX_FRAMES) => c.tx_frames,
             (counters::TYPE_ID, counters::FASTPATH) => c.fastpath,

@@ -76,9 +76,10 @@ impl<B: NicBackend> Daemon<B> {
             .filter(|(_, e)| e.action == Action::Snat)
             .map(|(b, e)| (e.key, (*b, *e)))
             .collect();
-        let bits = self.conns.index_bits();
+        let geometry = self.conns.geometry();
         let hkey = *self.conns.hash_key();
-        let placed = |k: &FlowKey, b: u32| conn::placement(k, bits, &hkey) == b;
+        // an entry the NIC can find: in a way of its key's set
+        let placed = |k: &FlowKey, b: u32| geometry.set_of_bucket(b) == geometry.set_of(k, &hkey);
         let mut r = Restored::default();
         let mut used: HashSet<u32> = HashSet::new();
         let mut restored: Vec<ConnKey> = Vec::new();

@@ -104,6 +104,66 @@ pub const VECTORS: &[(FlowKey, u32)] = &[
     ),
 ];
 
+/// log2 of the ways per set this design's table has (the table block's `WAYS_LOG2` register
+/// reports it; a NIC without that register has one way).
+pub const WAYS_LOG2: u32 = 2;
+
+/// How the table's `2^index_bits` buckets group into sets: a key hashes to one set of
+/// `2^ways_log2` buckets, read together by one lookup, and may live in any of them. Bucket
+/// (entry index) `way << set_bits | set`: the set is the low [`Geometry::set_bits`] bits of the
+/// hash, the way the bucket's high bits, so each way is one block RAM addressed by the set.
+/// `ways_log2 = 0` is a direct-mapped table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub index_bits: u32,
+    pub ways_log2: u32,
+}
+
+impl Geometry {
+    /// A table of `2^index_bits` buckets in sets of `2^ways_log2` (at most `index_bits`).
+    pub fn new(index_bits: u32, ways_log2: u32) -> Geometry {
+        Geometry {
+            index_bits,
+            ways_log2: ways_log2.min(index_bits),
+        }
+    }
+
+    /// A direct-mapped table.
+    pub fn direct(index_bits: u32) -> Geometry {
+        Geometry::new(index_bits, 0)
+    }
+
+    pub fn ways(&self) -> u32 {
+        1 << self.ways_log2
+    }
+
+    /// Bits of the set index.
+    pub fn set_bits(&self) -> u32 {
+        self.index_bits - self.ways_log2
+    }
+
+    /// The set `key` hashes to under `hkey`.
+    pub fn set_of(&self, key: &FlowKey, hkey: &HashKey) -> u32 {
+        bucket_keyed(key, self.set_bits(), hkey)
+    }
+
+    /// The bucket of `way` in `set`.
+    pub fn bucket(&self, set: u32, way: u32) -> u32 {
+        (way << self.set_bits()) | set
+    }
+
+    /// The set a bucket belongs to.
+    pub fn set_of_bucket(&self, bucket: u32) -> u32 {
+        bucket & ((1 << self.set_bits()) - 1)
+    }
+
+    /// The buckets `key` may live in, in the order a lookup prefers them (way 0 first).
+    pub fn buckets(&self, key: &FlowKey, hkey: &HashKey) -> impl Iterator<Item = u32> {
+        let (g, set) = (*self, self.set_of(key, hkey));
+        (0..self.ways()).map(move |w| g.bucket(set, w))
+    }
+}
+
 /// The full 32-bit hash of a key under [`DEFAULT_KEY`] (what [`VECTORS`] records).
 pub fn mix_key(key: &FlowKey) -> u32 {
     toeplitz(tuple(key), &DEFAULT_KEY, HASH_BITS)
@@ -124,6 +184,26 @@ mod tests {
     fn directions_spread() {
         let k = VECTORS[0].0;
         assert_ne!(bucket(&k, 10), bucket(&k.reversed(), 10));
+    }
+
+    #[test]
+    fn geometry_places_a_key_in_its_set_only() {
+        let g = Geometry::new(10, 2);
+        let k = VECTORS[0].0;
+        let set = g.set_of(&k, &DEFAULT_KEY);
+        assert_eq!(set, bucket(&k, 8));
+        let b: [u32; 4] = core::array::from_fn(|w| g.bucket(set, w as u32));
+        for (w, x) in g.buckets(&k, &DEFAULT_KEY).enumerate() {
+            assert_eq!(x, b[w]);
+            assert_eq!(g.set_of_bucket(x), set);
+            assert_eq!(x >> 8, w as u32);
+        }
+        // direct-mapped: the one way is the old bucket
+        let d = Geometry::direct(10);
+        assert_eq!(d.buckets(&k, &DEFAULT_KEY).next(), Some(bucket(&k, 10)));
+        assert_eq!(d.buckets(&k, &DEFAULT_KEY).count(), 1);
+        // more ways than buckets is clamped
+        assert_eq!(Geometry::new(1, 3).ways(), 2);
     }
 
     /// Bit `i` is the parity of the tuple under the key window at `i`, bit by bit.

@@ -68,8 +68,8 @@ pub mod table {
     pub const BASE: u32 = 0x0100;
     pub const TYPE_ID: u32 = 0x5653_0002;
     /// 1.1 added [`CMD_READ`] (1.0 tables are write-only); 1.2 added per-bucket activity
-    /// ([`ACT0`], [`NOW`], `crate::activity`).
-    pub const VERSION: u32 = 0x0001_0002;
+    /// ([`ACT0`], [`NOW`], `crate::activity`); 1.3 made it set-associative ([`WAYS_LOG2`]).
+    pub const VERSION: u32 = 0x0001_0003;
     /// The first minor version with [`CMD_READ`].
     pub const MINOR_READ: u32 = 1;
     /// The first minor version with [`ACT0`] and [`NOW`].
@@ -93,6 +93,11 @@ pub mod table {
     pub const ACT0: u32 = 0x60;
     /// The NIC's time, in units of 2^`activity::TICK_NS_LOG2` ns (read-only).
     pub const NOW: u32 = 0x70;
+    /// The first minor version with [`WAYS_LOG2`].
+    pub const MINOR_WAYS: u32 = 3;
+    /// log2 of the ways per set (read-only; `crate::hash::Geometry`). Before minor
+    /// [`MINOR_WAYS`] the table is direct-mapped.
+    pub const WAYS_LOG2: u32 = 0x74;
 }
 
 /// Core counters (free-running, wrap at 2^32).
@@ -249,6 +254,12 @@ pub const BLOCKS: &[Block] = &[
                 table::NOW,
                 Ro,
                 "NIC time in units of 2^20 ns (the time base of activity.last_seen)",
+            ),
+            reg(
+                "WAYS_LOG2",
+                table::WAYS_LOG2,
+                Ro,
+                "log2 of the ways per set: a key may live in any bucket `way << (TABLE_INDEX_BITS - WAYS_LOG2) | set`, set = the low TABLE_INDEX_BITS - WAYS_LOG2 bits of its flow hash (hash.rs Geometry); all ways of a set are compared in one lookup, the lowest matching way wins",
             ),
         ],
     },

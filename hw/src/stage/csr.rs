@@ -61,6 +61,8 @@ pub struct Csr<const W: usize, const T: usize> {
     a_tb_act2: Constant<Bits<16>>,
     a_tb_act3: Constant<Bits<16>>,
     a_tb_now: Constant<Bits<16>>,
+    a_tb_ways: Constant<Bits<16>>,
+    v_tb_ways: Constant<Bits<32>>,
     // HASH_KEYi, stored as (value XOR default word) so that the all-zero reset state of the
     // registers means the contract's default key
     hk0: DFF<Bits<32>>,
@@ -218,6 +220,8 @@ impl<const W: usize, const T: usize> Default for Csr<W, T> {
             a_tb_act2: a(tb::BASE + tb::ACT0 + 8),
             a_tb_act3: a(tb::BASE + tb::ACT0 + 12),
             a_tb_now: a(tb::BASE + tb::NOW),
+            a_tb_ways: a(tb::BASE + tb::WAYS_LOG2),
+            v_tb_ways: v(vsnic_contract::hash::WAYS_LOG2),
             hk0: Default::default(),
             hk1: Default::default(),
             hk2: Default::default(),
@@ -349,6 +353,13 @@ const _: () = assert!(
     vsnic_contract::exception::NUM_REASONS == 12,
     "update Csr's reason counters"
 );
+
+impl<const W: usize, const T: usize> Csr<W, T> {
+    /// Report `2^ways_log2` ways in `WAYS_LOG2` (the decide stage's, `Decide::with_ways`).
+    pub fn set_ways(&mut self, ways_log2: usize) {
+        self.v_tb_ways = v(ways_log2 as u32);
+    }
+}
 
 impl<const W: usize, const T: usize> Logic for Csr<W, T> {
     super::settled_update!(self; clocks: rdata.clock, staging.clock, rd_pending.clock, act.clock, hk0.clock, hk1.clock, hk2.clock, hk3.clock, c_rx.clock, c_tx.clock, c_fastpath.clock,
@@ -611,6 +622,8 @@ impl<const W: usize, const T: usize> Csr<W, T> {
                 self.rdata.d.next = self.act_src.val().get_bits::<32>(64);
             } else if self.csr_addr.val() == self.a_tb_act3.val() {
                 self.rdata.d.next = self.act_src.val().get_bits::<32>(96);
+            } else if self.csr_addr.val() == self.a_tb_ways.val() {
+                self.rdata.d.next = self.v_tb_ways.val();
             } else if self.csr_addr.val() == self.a_tb_now.val() {
                 self.rdata.d.next = self.now.val();
             } else if self.csr_addr.val() == self.a_ct_type.val() {

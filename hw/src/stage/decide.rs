@@ -1,21 +1,23 @@
 //! Stage 2: classify, hash, look up, decide, rewrite.
 //!
-//! Nine register stages behind the parser, each with at most about two adders' or five LUTs'
+//! Ten register stages behind the parser, each with at most about two adders' or five LUTs'
 //! worth of logic so the core closes timing at 156.25 MHz on an ECP5 (one frame may enter every
 //! cycle; nothing stalls). Cycle `k` works on the registers `s<k>_*` (cycle 0 on the parser's
 //! window) and loads `s<k+1>_*`:
 //! * **0**: header fields, the classification conditions (one flag each), the flow hash of the
-//!   5-tuple into a register, the IPv4 header words in four partial sums.
-//! * **1**: the table RAM is addressed from that register; the reason by the contract's
+//!   5-tuple into a register (its set bits), the IPv4 header words in four partial sums.
+//! * **1**: every way's table RAM is addressed by the set; the reason by the contract's
 //!   classification order except the checksum; the partial sums added.
-//! * **2**: the bucket's entry arrives and is registered as it is (nothing follows the block
-//!   RAM's slow output); the header checksum check completes the reason.
-//! * **3**: key compare; the sequence deltas and both candidates of each fixed number; the
-//!   rewrite's address and port and their RFC 1624 terms.
-//! * **4**: the ack deltas and the history check; checksum partial sums.
-//! * **5**: the decision (forward / exception, the reasons a hit still goes to the host) and the
+//! * **2**: the set's entries arrive, one per way, and are registered as they are (nothing
+//!   follows the block RAMs' slow outputs); the header checksum check completes the reason.
+//! * **3**: every way's key compared with the frame's; the lowest matching way's entry and its
+//!   bucket (`way << set_bits | set`) chosen.
+//! * **4**: hit; the sequence deltas and both candidates of each fixed number; the rewrite's
+//!   address and port and their RFC 1624 terms.
+//! * **5**: the ack deltas and the history check; checksum partial sums.
+//! * **6**: the decision (forward / exception, the reasons a hit still goes to the host) and the
 //!   fixed sequence and ack numbers with their checksum terms.
-//! * **6–8**: the TCP/UDP checksum sum, the folds, the rewritten header window; the window and
+//! * **7–9**: the TCP/UDP checksum sum, the folds, the rewritten header window; the window and
 //!   the decision word leave for `emit` from registers.
 //!
 //! All header arithmetic is done on lane-order (byte-swapped) 16-bit words: the ones'-complement
@@ -32,9 +34,27 @@ use vsnic_contract::{entry, stream, Reason};
 
 /// Cycles from a header window at the input (`hdr_valid`) to its decision at the output
 /// (`m_valid`).
-pub const LATENCY: usize = 9;
+pub const LATENCY: usize = 10;
 /// Cycles from a header window at the input to its activity event (`act_valid`).
-pub const ACT_LATENCY: usize = 6;
+pub const ACT_LATENCY: usize = 7;
+
+/// log2 of the most ways a table may have: one block RAM each (`way0..way3`), compared in
+/// cycle 3. A build chooses how many it uses ([`Decide::set_ways`]; the contract's default,
+/// `hash::WAYS_LOG2`, until then).
+pub const MAX_WAYS_LOG2: usize = 2;
+const _: () = assert!(
+    vsnic_contract::hash::WAYS_LOG2 as usize <= MAX_WAYS_LOG2,
+    "the decide stage has four way RAMs"
+);
+const _: () = assert!(
+    entry::KEY_SADDR.start == 0
+        && entry::KEY_DADDR.start == 32
+        && entry::KEY_SPORT.start == 64
+        && entry::KEY_DPORT.start == 80
+        && entry::KEY_PROTO.start == 96
+        && entry::KEY_PROTO.end == 104,
+    "cycle 3 compares the key as one 104-bit field laid out like the header's addresses and ports"
+);
 
 /// Bits of the header flags registers `s<k>_hflags`: 0 UDP, 1 ACK, 2 ack-relevant options,
 /// 3 payload, and from [`HF_ACT`] the activity flags (TCP SYN, FIN, RST in the order of
@@ -84,7 +104,13 @@ pub struct Decide<const T: usize> {
     pub act_hit: Signal<Out, Bit>,
     pub act_index: Signal<Out, Bits<16>>,
     pub act_flags: Signal<Out, Bits<3>>,
-    conns: TableRam<T>,
+    /// The table, one block RAM per way (`hash::WAYS_LOG2`), each addressed by the set.
+    way0: TableRam<T>,
+    way1: TableRam<T>,
+    way2: TableRam<T>,
+    way3: TableRam<T>,
+    /// The way of the host port's last access (`tr_entry` is that way's entry).
+    tr_way: DFF<Bits<2>>,
     fh: FlowHash,
     // cycle 1 registers
     s1_valid: DFF<Bit>,
@@ -115,14 +141,17 @@ pub struct Decide<const T: usize> {
     s2_cchk: DFF<Bit>,
     s2_a: DFF<Bits<20>>,
     s2_b: DFF<Bits<20>>,
-    // cycle 3 registers
+    // cycle 3 registers: the set's entries, one per way
     s3_valid: DFF<Bit>,
     s3_hdr: DFF<Bits<HDR_BITS>>,
     s3_user: DFF<Bits<8>>,
     s3_index: DFF<Bits<16>>,
     s3_hflags: DFF<Bits<8>>,
     s3_reason: DFF<Bits<8>>,
-    s3_entry: DFF<Bits<{ entry::BITS }>>,
+    s3_e0: DFF<Bits<{ entry::BITS }>>,
+    s3_e1: DFF<Bits<{ entry::BITS }>>,
+    s3_e2: DFF<Bits<{ entry::BITS }>>,
+    s3_e3: DFF<Bits<{ entry::BITS }>>,
     // cycle 4 registers
     s4_valid: DFF<Bit>,
     s4_hdr: DFF<Bits<HDR_BITS>>,
@@ -131,20 +160,8 @@ pub struct Decide<const T: usize> {
     s4_hflags: DFF<Bits<8>>,
     s4_reason: DFF<Bits<8>>,
     s4_entry: DFF<Bits<{ entry::BITS }>>,
-    s4_hit: DFF<Bit>,
-    s4_seq_after: DFF<Bit>,
-    s4_seq_hist: DFF<Bit>,
-    s4_app: DFF<Bit>,
-    s4_a_orig: DFF<Bits<32>>,
-    s4_seq_pa: DFF<Bits<32>>,
-    s4_seq_pb: DFF<Bits<32>>,
-    s4_ack_ma: DFF<Bits<32>>,
-    s4_x: DFF<Bits<20>>,
-    s4_pc: DFF<Bits<20>>,
-    s4_ipc: DFF<Bits<20>>,
-    s4_sa12: DFF<Bits<20>>,
-    s4_new_addr: DFF<Bits<32>>,
-    s4_new_port: DFF<Bits<16>>,
+    /// Some way of the set holds the frame's key (`s4_entry` is the lowest such way's entry).
+    s4_match: DFF<Bit>,
     // cycle 5 registers
     s5_valid: DFF<Bit>,
     s5_hdr: DFF<Bits<HDR_BITS>>,
@@ -155,29 +172,37 @@ pub struct Decide<const T: usize> {
     s5_entry: DFF<Bits<{ entry::BITS }>>,
     s5_hit: DFF<Bit>,
     s5_seq_after: DFF<Bit>,
-    s5_ack_after: DFF<Bit>,
-    s5_hist: DFF<Bit>,
+    s5_seq_hist: DFF<Bit>,
     s5_app: DFF<Bit>,
     s5_a_orig: DFF<Bits<32>>,
     s5_seq_pa: DFF<Bits<32>>,
     s5_seq_pb: DFF<Bits<32>>,
     s5_ack_ma: DFF<Bits<32>>,
-    s5_ip_sum: DFF<Bits<20>>,
-    s5_t1: DFF<Bits<20>>,
+    s5_x: DFF<Bits<20>>,
+    s5_pc: DFF<Bits<20>>,
+    s5_ipc: DFF<Bits<20>>,
+    s5_sa12: DFF<Bits<20>>,
     s5_new_addr: DFF<Bits<32>>,
     s5_new_port: DFF<Bits<16>>,
     // cycle 6 registers
     s6_valid: DFF<Bit>,
     s6_hdr: DFF<Bits<HDR_BITS>>,
+    s6_user: DFF<Bits<8>>,
+    s6_index: DFF<Bits<16>>,
     s6_hflags: DFF<Bits<8>>,
+    s6_reason: DFF<Bits<8>>,
     s6_entry: DFF<Bits<{ entry::BITS }>>,
-    s6_dec: DFF<Bits<64>>,
-    s6_seq: DFF<Bits<32>>,
-    s6_ack: DFF<Bits<32>>,
-    s6_ip_f1: DFF<Bits<20>>,
+    s6_hit: DFF<Bit>,
+    s6_seq_after: DFF<Bit>,
+    s6_ack_after: DFF<Bit>,
+    s6_hist: DFF<Bit>,
+    s6_app: DFF<Bit>,
+    s6_a_orig: DFF<Bits<32>>,
+    s6_seq_pa: DFF<Bits<32>>,
+    s6_seq_pb: DFF<Bits<32>>,
+    s6_ack_ma: DFF<Bits<32>>,
+    s6_ip_sum: DFF<Bits<20>>,
     s6_t1: DFF<Bits<20>>,
-    s6_sa3: DFF<Bits<20>>,
-    s6_sa4: DFF<Bits<20>>,
     s6_new_addr: DFF<Bits<32>>,
     s6_new_port: DFF<Bits<16>>,
     // cycle 7 registers
@@ -189,7 +214,9 @@ pub struct Decide<const T: usize> {
     s7_seq: DFF<Bits<32>>,
     s7_ack: DFF<Bits<32>>,
     s7_ip_f1: DFF<Bits<20>>,
-    s7_tcp_sum: DFF<Bits<20>>,
+    s7_t1: DFF<Bits<20>>,
+    s7_sa3: DFF<Bits<20>>,
+    s7_sa4: DFF<Bits<20>>,
     s7_new_addr: DFF<Bits<32>>,
     s7_new_port: DFF<Bits<16>>,
     // cycle 8 registers
@@ -201,15 +228,27 @@ pub struct Decide<const T: usize> {
     s8_seq: DFF<Bits<32>>,
     s8_ack: DFF<Bits<32>>,
     s8_ip_f1: DFF<Bits<20>>,
-    s8_tcp_f1: DFF<Bits<20>>,
+    s8_tcp_sum: DFF<Bits<20>>,
     s8_new_addr: DFF<Bits<32>>,
     s8_new_port: DFF<Bits<16>>,
-    s8_full: DFF<Bit>,
-    s8_l4zero: DFF<Bit>,
     // cycle 9 registers
     s9_valid: DFF<Bit>,
     s9_hdr: DFF<Bits<HDR_BITS>>,
+    s9_hflags: DFF<Bits<8>>,
+    s9_entry: DFF<Bits<{ entry::BITS }>>,
     s9_dec: DFF<Bits<64>>,
+    s9_seq: DFF<Bits<32>>,
+    s9_ack: DFF<Bits<32>>,
+    s9_ip_f1: DFF<Bits<20>>,
+    s9_tcp_f1: DFF<Bits<20>>,
+    s9_new_addr: DFF<Bits<32>>,
+    s9_new_port: DFF<Bits<16>>,
+    s9_full: DFF<Bit>,
+    s9_l4zero: DFF<Bit>,
+    // cycle 10 registers
+    s10_valid: DFF<Bit>,
+    s10_hdr: DFF<Bits<HDR_BITS>>,
+    s10_dec: DFF<Bits<64>>,
     // combinational
     ethertype: Signal<Local, Bits<16>>,
     ver_ihl: Signal<Local, Bits<8>>,
@@ -236,9 +275,17 @@ pub struct Decide<const T: usize> {
     ip_ok: Signal<Local, Bit>,
     lookup_ok: Signal<Local, Bit>,
     hit: Signal<Local, Bit>,
-    seq_n3: Signal<Local, Bits<32>>,
-    ack_n3: Signal<Local, Bits<32>>,
-    udp3: Signal<Local, Bit>,
+    /// The frame's 104-bit key, laid out as the entry's key field.
+    key3: Signal<Local, Bits<104>>,
+    m0: Signal<Local, Bit>,
+    m1: Signal<Local, Bit>,
+    m2: Signal<Local, Bit>,
+    m3: Signal<Local, Bit>,
+    hit_way: Signal<Local, Bits<16>>,
+    tw_way: Signal<Local, Bits<2>>,
+    seq_n4: Signal<Local, Bits<32>>,
+    ack_n4: Signal<Local, Bits<32>>,
+    udp4: Signal<Local, Bit>,
     s_pos: Signal<Local, Bits<32>>,
     s_before: Signal<Local, Bits<32>>,
     s_after: Signal<Local, Bits<32>>,
@@ -247,8 +294,8 @@ pub struct Decide<const T: usize> {
     a_after: Signal<Local, Bits<32>>,
     d_seq: Signal<Local, Bits<32>>,
     d_seq_floor: Signal<Local, Bits<32>>,
-    seq_en3: Signal<Local, Bit>,
-    action3: Signal<Local, Bits<2>>,
+    seq_en4: Signal<Local, Bit>,
+    action4: Signal<Local, Bits<2>>,
     old_addr: Signal<Local, Bits<32>>,
     old_port: Signal<Local, Bits<16>>,
     new_addr: Signal<Local, Bits<32>>,
@@ -267,21 +314,21 @@ pub struct Decide<const T: usize> {
     a_floor: Signal<Local, Bits<32>>,
     d_ack: Signal<Local, Bits<32>>,
     d_ack_floor: Signal<Local, Bits<32>>,
-    ack_en4: Signal<Local, Bit>,
-    ack_hist: Signal<Local, Bit>,
-    seq_n5: Signal<Local, Bits<32>>,
-    ack_n5: Signal<Local, Bits<32>>,
-    seq_en5: Signal<Local, Bit>,
     ack_en5: Signal<Local, Bit>,
+    ack_hist: Signal<Local, Bit>,
+    seq_n6: Signal<Local, Bits<32>>,
+    ack_n6: Signal<Local, Bits<32>>,
+    seq_en6: Signal<Local, Bit>,
+    ack_en6: Signal<Local, Bit>,
     seq_fixed: Signal<Local, Bits<32>>,
     ack_fixed: Signal<Local, Bits<32>>,
     hit_reason: Signal<Local, Bits<8>>,
-    lookup_ok5: Signal<Local, Bit>,
+    lookup_ok6: Signal<Local, Bit>,
     decision: Signal<Local, Bits<64>>,
-    seq_lane5: Signal<Local, Bits<32>>,
-    ack_lane5: Signal<Local, Bits<32>>,
-    action8: Signal<Local, Bits<2>>,
-    udp8: Signal<Local, Bit>,
+    seq_lane6: Signal<Local, Bits<32>>,
+    ack_lane6: Signal<Local, Bits<32>>,
+    action9: Signal<Local, Bits<2>>,
+    udp9: Signal<Local, Bit>,
     seq_lane: Signal<Local, Bits<32>>,
     ack_lane: Signal<Local, Bits<32>>,
     ip_nib: Signal<Local, Bits<4>>,
@@ -318,10 +365,6 @@ pub struct Decide<const T: usize> {
     e_ack_after: Constant<Bits<16>>,
     e_ack_floor: Constant<Bits<16>>,
     e_saddr: Constant<Bits<16>>,
-    e_daddr: Constant<Bits<16>>,
-    e_sport: Constant<Bits<16>>,
-    e_dport: Constant<Bits<16>>,
-    e_proto: Constant<Bits<16>>,
     e_valid: Constant<Bits<16>>,
     e_action: Constant<Bits<16>>,
     e_egress: Constant<Bits<16>>,
@@ -334,6 +377,12 @@ pub struct Decide<const T: usize> {
     k_exc: Constant<Bits<64>>,
     k_rewrite: Constant<Bits<64>>,
     k_hit: Constant<Bits<64>>,
+    /// The set index bits of a bucket, where its way bits start, and which ways exist.
+    k_set_mask: Constant<Bits<16>>,
+    k_wshift: Constant<Bits<16>>,
+    k_ways: Constant<Bits<4>>,
+    /// log2 of the ways this build uses.
+    _ways_log2: usize,
     k_fastpath: Constant<Bits<64>>,
     s_rewrite: Constant<Bits<16>>,
     s_port: Constant<Bits<16>>,
@@ -400,7 +449,11 @@ impl<const T: usize> Default for Decide<T> {
             act_hit: Default::default(),
             act_index: Default::default(),
             act_flags: Default::default(),
-            conns: Default::default(),
+            way0: Default::default(),
+            way1: Default::default(),
+            way2: Default::default(),
+            way3: Default::default(),
+            tr_way: Default::default(),
             fh: Default::default(),
             s1_valid: Default::default(),
             s1_hdr: Default::default(),
@@ -435,7 +488,10 @@ impl<const T: usize> Default for Decide<T> {
             s3_index: Default::default(),
             s3_hflags: Default::default(),
             s3_reason: Default::default(),
-            s3_entry: Default::default(),
+            s3_e0: Default::default(),
+            s3_e1: Default::default(),
+            s3_e2: Default::default(),
+            s3_e3: Default::default(),
             s4_valid: Default::default(),
             s4_hdr: Default::default(),
             s4_user: Default::default(),
@@ -443,20 +499,7 @@ impl<const T: usize> Default for Decide<T> {
             s4_hflags: Default::default(),
             s4_reason: Default::default(),
             s4_entry: Default::default(),
-            s4_hit: Default::default(),
-            s4_seq_after: Default::default(),
-            s4_seq_hist: Default::default(),
-            s4_app: Default::default(),
-            s4_a_orig: Default::default(),
-            s4_seq_pa: Default::default(),
-            s4_seq_pb: Default::default(),
-            s4_ack_ma: Default::default(),
-            s4_x: Default::default(),
-            s4_pc: Default::default(),
-            s4_ipc: Default::default(),
-            s4_sa12: Default::default(),
-            s4_new_addr: Default::default(),
-            s4_new_port: Default::default(),
+            s4_match: Default::default(),
             s5_valid: Default::default(),
             s5_hdr: Default::default(),
             s5_user: Default::default(),
@@ -466,28 +509,36 @@ impl<const T: usize> Default for Decide<T> {
             s5_entry: Default::default(),
             s5_hit: Default::default(),
             s5_seq_after: Default::default(),
-            s5_ack_after: Default::default(),
-            s5_hist: Default::default(),
+            s5_seq_hist: Default::default(),
             s5_app: Default::default(),
             s5_a_orig: Default::default(),
             s5_seq_pa: Default::default(),
             s5_seq_pb: Default::default(),
             s5_ack_ma: Default::default(),
-            s5_ip_sum: Default::default(),
-            s5_t1: Default::default(),
+            s5_x: Default::default(),
+            s5_pc: Default::default(),
+            s5_ipc: Default::default(),
+            s5_sa12: Default::default(),
             s5_new_addr: Default::default(),
             s5_new_port: Default::default(),
             s6_valid: Default::default(),
             s6_hdr: Default::default(),
+            s6_user: Default::default(),
+            s6_index: Default::default(),
             s6_hflags: Default::default(),
+            s6_reason: Default::default(),
             s6_entry: Default::default(),
-            s6_dec: Default::default(),
-            s6_seq: Default::default(),
-            s6_ack: Default::default(),
-            s6_ip_f1: Default::default(),
+            s6_hit: Default::default(),
+            s6_seq_after: Default::default(),
+            s6_ack_after: Default::default(),
+            s6_hist: Default::default(),
+            s6_app: Default::default(),
+            s6_a_orig: Default::default(),
+            s6_seq_pa: Default::default(),
+            s6_seq_pb: Default::default(),
+            s6_ack_ma: Default::default(),
+            s6_ip_sum: Default::default(),
             s6_t1: Default::default(),
-            s6_sa3: Default::default(),
-            s6_sa4: Default::default(),
             s6_new_addr: Default::default(),
             s6_new_port: Default::default(),
             s7_valid: Default::default(),
@@ -498,7 +549,9 @@ impl<const T: usize> Default for Decide<T> {
             s7_seq: Default::default(),
             s7_ack: Default::default(),
             s7_ip_f1: Default::default(),
-            s7_tcp_sum: Default::default(),
+            s7_t1: Default::default(),
+            s7_sa3: Default::default(),
+            s7_sa4: Default::default(),
             s7_new_addr: Default::default(),
             s7_new_port: Default::default(),
             s8_valid: Default::default(),
@@ -509,14 +562,25 @@ impl<const T: usize> Default for Decide<T> {
             s8_seq: Default::default(),
             s8_ack: Default::default(),
             s8_ip_f1: Default::default(),
-            s8_tcp_f1: Default::default(),
+            s8_tcp_sum: Default::default(),
             s8_new_addr: Default::default(),
             s8_new_port: Default::default(),
-            s8_full: Default::default(),
-            s8_l4zero: Default::default(),
             s9_valid: Default::default(),
             s9_hdr: Default::default(),
+            s9_hflags: Default::default(),
+            s9_entry: Default::default(),
             s9_dec: Default::default(),
+            s9_seq: Default::default(),
+            s9_ack: Default::default(),
+            s9_ip_f1: Default::default(),
+            s9_tcp_f1: Default::default(),
+            s9_new_addr: Default::default(),
+            s9_new_port: Default::default(),
+            s9_full: Default::default(),
+            s9_l4zero: Default::default(),
+            s10_valid: Default::default(),
+            s10_hdr: Default::default(),
+            s10_dec: Default::default(),
             ethertype: Default::default(),
             ver_ihl: Default::default(),
             frag: Default::default(),
@@ -542,9 +606,16 @@ impl<const T: usize> Default for Decide<T> {
             ip_ok: Default::default(),
             lookup_ok: Default::default(),
             hit: Default::default(),
-            seq_n3: Default::default(),
-            ack_n3: Default::default(),
-            udp3: Default::default(),
+            key3: Default::default(),
+            m0: Default::default(),
+            m1: Default::default(),
+            m2: Default::default(),
+            m3: Default::default(),
+            hit_way: Default::default(),
+            tw_way: Default::default(),
+            seq_n4: Default::default(),
+            ack_n4: Default::default(),
+            udp4: Default::default(),
             s_pos: Default::default(),
             s_before: Default::default(),
             s_after: Default::default(),
@@ -553,8 +624,8 @@ impl<const T: usize> Default for Decide<T> {
             a_after: Default::default(),
             d_seq: Default::default(),
             d_seq_floor: Default::default(),
-            seq_en3: Default::default(),
-            action3: Default::default(),
+            seq_en4: Default::default(),
+            action4: Default::default(),
             old_addr: Default::default(),
             old_port: Default::default(),
             new_addr: Default::default(),
@@ -573,21 +644,21 @@ impl<const T: usize> Default for Decide<T> {
             a_floor: Default::default(),
             d_ack: Default::default(),
             d_ack_floor: Default::default(),
-            ack_en4: Default::default(),
-            ack_hist: Default::default(),
-            seq_n5: Default::default(),
-            ack_n5: Default::default(),
-            seq_en5: Default::default(),
             ack_en5: Default::default(),
+            ack_hist: Default::default(),
+            seq_n6: Default::default(),
+            ack_n6: Default::default(),
+            seq_en6: Default::default(),
+            ack_en6: Default::default(),
             seq_fixed: Default::default(),
             ack_fixed: Default::default(),
             hit_reason: Default::default(),
-            lookup_ok5: Default::default(),
+            lookup_ok6: Default::default(),
             decision: Default::default(),
-            seq_lane5: Default::default(),
-            ack_lane5: Default::default(),
-            action8: Default::default(),
-            udp8: Default::default(),
+            seq_lane6: Default::default(),
+            ack_lane6: Default::default(),
+            action9: Default::default(),
+            udp9: Default::default(),
             seq_lane: Default::default(),
             ack_lane: Default::default(),
             ip_nib: Default::default(),
@@ -625,10 +696,6 @@ impl<const T: usize> Default for Decide<T> {
             // bytes 01 01 08 0a at TCP offset 20, as the header window holds them
             ts_opts: Constant::new(0x0a08_0101u64.into()),
             e_saddr: off(entry::KEY_SADDR),
-            e_daddr: off(entry::KEY_DADDR),
-            e_sport: off(entry::KEY_SPORT),
-            e_dport: off(entry::KEY_DPORT),
-            e_proto: off(entry::KEY_PROTO),
             e_valid: off(entry::VALID),
             e_action: off(entry::ACTION),
             e_egress: off(entry::EGRESS_PORT),
@@ -641,6 +708,10 @@ impl<const T: usize> Default for Decide<T> {
             k_exc: Constant::new((1u64 << dec::EXC).into()),
             k_rewrite: Constant::new((1u64 << dec::REWRITE).into()),
             k_hit: Constant::new((1u64 << dec::HIT).into()),
+            k_set_mask: Constant::new(0.into()),
+            k_wshift: Constant::new(0.into()),
+            k_ways: Constant::new(0.into()),
+            _ways_log2: 0,
             k_fastpath: Constant::new((1u64 << dec::FASTPATH).into()),
             s_rewrite: Constant::new((dec::REWRITE as u64).into()),
             s_port: Constant::new((dec::PORT as u64).into()),
@@ -658,6 +729,34 @@ impl<const T: usize> Default for Decide<T> {
             ])),
             _evaluated: false,
         }
+        .with_ways(vsnic_contract::hash::WAYS_LOG2 as usize)
+    }
+}
+
+impl<const T: usize> Decide<T> {
+    /// Use `2^ways_log2` ways (at most [`MAX_WAYS_LOG2`], fewer than `T`): each a RAM of
+    /// `2^(T - ways_log2)` entries. Before connecting.
+    pub fn with_ways(mut self, ways_log2: usize) -> Self {
+        assert!(ways_log2 <= MAX_WAYS_LOG2, "at most four ways");
+        assert!(ways_log2 < T, "a table has more buckets than ways");
+        let set_bits = T - ways_log2;
+        // an unused way is a 2-entry RAM no one writes, masked out of the compare (its never
+        // written contents are undefined to synthesis, which then removes it)
+        let ram = |w: usize| TableRam::with_depth(if w < 1 << ways_log2 { set_bits } else { 1 });
+        self.way0 = ram(0);
+        self.way1 = ram(1);
+        self.way2 = ram(2);
+        self.way3 = ram(3);
+        self.k_set_mask = Constant::new(((1u64 << set_bits) - 1).into());
+        self.k_wshift = Constant::new((set_bits as u64).into());
+        self.k_ways = Constant::new(((1u64 << (1 << ways_log2)) - 1).into());
+        self._ways_log2 = ways_log2;
+        self
+    }
+
+    /// log2 of the ways in use.
+    pub fn ways_log2(&self) -> usize {
+        self._ways_log2
     }
 }
 
@@ -667,51 +766,57 @@ impl<const T: usize> Logic for Decide<T> {
         s1_f_t14.clock, s1_f_eth.clock, s1_f_t34.clock, s1_f_ver.clock, s1_f_ihl.clock,
         s1_f_frag.clock, s1_f_l4p.clock, s1_f_t4.clock, s1_f_syn.clock, s1_pa.clock, s1_pb.clock,
         s1_pc.clock, s1_pd.clock, s2_valid.clock, s2_hdr.clock, s2_user.clock, s2_index.clock,
-        s2_hflags.clock, s2_rpre.clock, s2_cchk.clock, s2_a.clock, s2_b.clock, s3_valid.clock,
-        s3_hdr.clock, s3_user.clock, s3_index.clock, s3_hflags.clock, s3_reason.clock,
-        s3_entry.clock, s4_valid.clock, s4_hdr.clock, s4_user.clock, s4_index.clock,
-        s4_hflags.clock, s4_reason.clock, s4_entry.clock, s4_hit.clock, s4_seq_after.clock,
-        s4_seq_hist.clock, s4_app.clock, s4_a_orig.clock, s4_seq_pa.clock, s4_seq_pb.clock,
-        s4_ack_ma.clock, s4_x.clock, s4_pc.clock, s4_ipc.clock, s4_sa12.clock, s4_new_addr.clock,
-        s4_new_port.clock, s5_valid.clock, s5_hdr.clock, s5_user.clock, s5_index.clock,
+        s2_hflags.clock, s2_rpre.clock, s2_cchk.clock, s2_a.clock, s2_b.clock, s3_valid.clock, s3_hdr.clock, s3_user.clock, s3_index.clock,
+        s3_hflags.clock, s3_reason.clock, s3_e0.clock, s3_e1.clock, s3_e2.clock, s3_e3.clock,
+        s4_match.clock, tr_way.clock, s4_valid.clock,
+        s4_hdr.clock, s4_user.clock, s4_index.clock, s4_hflags.clock, s4_reason.clock,
+        s4_entry.clock, s5_valid.clock, s5_hdr.clock, s5_user.clock, s5_index.clock,
         s5_hflags.clock, s5_reason.clock, s5_entry.clock, s5_hit.clock, s5_seq_after.clock,
-        s5_ack_after.clock, s5_hist.clock, s5_app.clock, s5_a_orig.clock, s5_seq_pa.clock,
-        s5_seq_pb.clock, s5_ack_ma.clock, s5_ip_sum.clock, s5_t1.clock, s5_new_addr.clock,
-        s5_new_port.clock, s6_valid.clock, s6_hdr.clock, s6_hflags.clock, s6_entry.clock,
-        s6_dec.clock, s6_seq.clock, s6_ack.clock, s6_ip_f1.clock, s6_t1.clock, s6_sa3.clock,
-        s6_sa4.clock, s6_new_addr.clock, s6_new_port.clock, s7_valid.clock, s7_hdr.clock,
-        s7_hflags.clock, s7_entry.clock, s7_dec.clock, s7_seq.clock, s7_ack.clock,
-        s7_ip_f1.clock, s7_tcp_sum.clock, s7_new_addr.clock, s7_new_port.clock, s8_valid.clock,
-        s8_hdr.clock, s8_hflags.clock, s8_entry.clock, s8_dec.clock, s8_seq.clock, s8_ack.clock,
-        s8_ip_f1.clock, s8_tcp_f1.clock, s8_new_addr.clock, s8_new_port.clock, s8_full.clock,
-        s8_l4zero.clock, s9_valid.clock, s9_hdr.clock, s9_dec.clock, conns.read_clock,
-        conns.write_clock;
+        s5_seq_hist.clock, s5_app.clock, s5_a_orig.clock, s5_seq_pa.clock, s5_seq_pb.clock,
+        s5_ack_ma.clock, s5_x.clock, s5_pc.clock, s5_ipc.clock, s5_sa12.clock, s5_new_addr.clock,
+        s5_new_port.clock, s6_valid.clock, s6_hdr.clock, s6_user.clock, s6_index.clock,
+        s6_hflags.clock, s6_reason.clock, s6_entry.clock, s6_hit.clock, s6_seq_after.clock,
+        s6_ack_after.clock, s6_hist.clock, s6_app.clock, s6_a_orig.clock, s6_seq_pa.clock,
+        s6_seq_pb.clock, s6_ack_ma.clock, s6_ip_sum.clock, s6_t1.clock, s6_new_addr.clock,
+        s6_new_port.clock, s7_valid.clock, s7_hdr.clock, s7_hflags.clock, s7_entry.clock,
+        s7_dec.clock, s7_seq.clock, s7_ack.clock, s7_ip_f1.clock, s7_t1.clock, s7_sa3.clock,
+        s7_sa4.clock, s7_new_addr.clock, s7_new_port.clock, s8_valid.clock, s8_hdr.clock,
+        s8_hflags.clock, s8_entry.clock, s8_dec.clock, s8_seq.clock, s8_ack.clock,
+        s8_ip_f1.clock, s8_tcp_sum.clock, s8_new_addr.clock, s8_new_port.clock, s9_valid.clock,
+        s9_hdr.clock, s9_hflags.clock, s9_entry.clock, s9_dec.clock, s9_seq.clock, s9_ack.clock,
+        s9_ip_f1.clock, s9_tcp_f1.clock, s9_new_addr.clock, s9_new_port.clock, s9_full.clock,
+        s9_l4zero.clock, s10_valid.clock, s10_hdr.clock, s10_dec.clock, way0.read_clock,
+        way0.write_clock, way1.read_clock, way1.write_clock, way2.read_clock, way2.write_clock,
+        way3.read_clock, way3.write_clock;
         reads:
         hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index, tw_entry, hash_key, fh.index,
-        conns.read_data, conns.host_data, s1_valid.q, s1_hdr.q, s1_user.q, s1_index.q, s1_hflags.q, s1_f_t14.q,
+        way0.read_data, way0.host_data, way1.read_data, way1.host_data, way2.read_data,
+        way2.host_data, way3.read_data, way3.host_data, tr_way.q, s3_valid.q, s3_hdr.q, s3_user.q,
+        s3_index.q, s3_hflags.q, s3_reason.q, s3_e0.q, s3_e1.q, s3_e2.q, s3_e3.q, s4_match.q,
+        key3, m0, m1, m2, m3, hit_way, tw_way, s1_valid.q, s1_hdr.q, s1_user.q, s1_index.q, s1_hflags.q, s1_f_t14.q,
         s1_f_eth.q, s1_f_t34.q, s1_f_ver.q, s1_f_ihl.q, s1_f_frag.q, s1_f_l4p.q, s1_f_t4.q,
         s1_f_syn.q, s1_pa.q, s1_pb.q, s1_pc.q, s1_pd.q, s2_valid.q, s2_hdr.q, s2_user.q,
-        s2_index.q, s2_hflags.q, s2_rpre.q, s2_cchk.q, s2_a.q, s2_b.q, s3_valid.q, s3_hdr.q,
-        s3_user.q, s3_index.q, s3_hflags.q, s3_reason.q, s3_entry.q, s4_valid.q, s4_hdr.q,
-        s4_user.q, s4_index.q, s4_hflags.q, s4_reason.q, s4_entry.q, s4_hit.q, s4_seq_after.q,
-        s4_seq_hist.q, s4_app.q, s4_a_orig.q, s4_seq_pa.q, s4_seq_pb.q, s4_ack_ma.q, s4_x.q,
-        s4_pc.q, s4_ipc.q, s4_sa12.q, s4_new_addr.q, s4_new_port.q, s5_valid.q, s5_hdr.q,
+        s2_index.q, s2_hflags.q, s2_rpre.q, s2_cchk.q, s2_a.q, s2_b.q, s4_valid.q, s4_hdr.q,
+        s4_user.q, s4_index.q, s4_hflags.q, s4_reason.q, s4_entry.q, s5_valid.q, s5_hdr.q,
         s5_user.q, s5_index.q, s5_hflags.q, s5_reason.q, s5_entry.q, s5_hit.q, s5_seq_after.q,
-        s5_ack_after.q, s5_hist.q, s5_app.q, s5_a_orig.q, s5_seq_pa.q, s5_seq_pb.q, s5_ack_ma.q,
-        s5_ip_sum.q, s5_t1.q, s5_new_addr.q, s5_new_port.q, s6_valid.q, s6_hdr.q, s6_hflags.q,
-        s6_entry.q, s6_dec.q, s6_seq.q, s6_ack.q, s6_ip_f1.q, s6_t1.q, s6_sa3.q, s6_sa4.q,
-        s6_new_addr.q, s6_new_port.q, s7_valid.q, s7_hdr.q, s7_hflags.q, s7_entry.q, s7_dec.q,
-        s7_seq.q, s7_ack.q, s7_ip_f1.q, s7_tcp_sum.q, s7_new_addr.q, s7_new_port.q, s8_valid.q,
-        s8_hdr.q, s8_hflags.q, s8_entry.q, s8_dec.q, s8_seq.q, s8_ack.q, s8_ip_f1.q, s8_tcp_f1.q,
-        s8_new_addr.q, s8_new_port.q, s8_full.q, s8_l4zero.q, s9_valid.q, s9_hdr.q, s9_dec.q,
+        s5_seq_hist.q, s5_app.q, s5_a_orig.q, s5_seq_pa.q, s5_seq_pb.q, s5_ack_ma.q, s5_x.q,
+        s5_pc.q, s5_ipc.q, s5_sa12.q, s5_new_addr.q, s5_new_port.q, s6_valid.q, s6_hdr.q,
+        s6_user.q, s6_index.q, s6_hflags.q, s6_reason.q, s6_entry.q, s6_hit.q, s6_seq_after.q,
+        s6_ack_after.q, s6_hist.q, s6_app.q, s6_a_orig.q, s6_seq_pa.q, s6_seq_pb.q, s6_ack_ma.q,
+        s6_ip_sum.q, s6_t1.q, s6_new_addr.q, s6_new_port.q, s7_valid.q, s7_hdr.q, s7_hflags.q,
+        s7_entry.q, s7_dec.q, s7_seq.q, s7_ack.q, s7_ip_f1.q, s7_t1.q, s7_sa3.q, s7_sa4.q,
+        s7_new_addr.q, s7_new_port.q, s8_valid.q, s8_hdr.q, s8_hflags.q, s8_entry.q, s8_dec.q,
+        s8_seq.q, s8_ack.q, s8_ip_f1.q, s8_tcp_sum.q, s8_new_addr.q, s8_new_port.q, s9_valid.q,
+        s9_hdr.q, s9_hflags.q, s9_entry.q, s9_dec.q, s9_seq.q, s9_ack.q, s9_ip_f1.q, s9_tcp_f1.q,
+        s9_new_addr.q, s9_new_port.q, s9_full.q, s9_l4zero.q, s10_valid.q, s10_hdr.q, s10_dec.q,
         ethertype, ver_ihl, frag, proto, tcp_flags, saddr, daddr, sport, dport, tuple, udp0,
         tcp_hlen0, ip_len0, ts_only0, ack_flag0, ackopt0, payload0, act_syn0, act_fin0, act_rst0, rpre, ip_sum, ip_ok,
-        lookup_ok, hit, seq_n3, ack_n3, udp3, s_pos, s_before, s_after, s_floor, a_before,
-        a_after, d_seq, d_seq_floor, seq_en3, action3, old_addr, old_port, new_addr, new_port,
+        lookup_ok, hit, seq_n4, ack_n4, udp4, s_pos, s_before, s_after, s_floor, a_before,
+        a_after, d_seq, d_seq_floor, seq_en4, action4, old_addr, old_port, new_addr, new_port,
         n_ip_csum, l4_csum3, n_l4_csum, n_old_lo, n_old_hi, n_old_port, n_os_lo, n_os_hi,
-        n_oa_lo, n_oa_hi, a_pos, a_floor, d_ack, d_ack_floor, ack_en4, ack_hist, seq_n5, ack_n5,
-        seq_en5, ack_en5, seq_fixed, ack_fixed, hit_reason, lookup_ok5, decision, seq_lane5,
-        ack_lane5, action8, udp8, seq_lane, ack_lane, ip_nib, ip_fold2, ip_csum_new, tcp_nib,
+        n_oa_lo, n_oa_hi, a_pos, a_floor, d_ack, d_ack_floor, ack_en5, ack_hist, seq_n6, ack_n6,
+        seq_en6, ack_en6, seq_fixed, ack_fixed, hit_reason, lookup_ok6, decision, seq_lane6,
+        ack_lane6, action9, udp9, seq_lane, ack_lane, ip_nib, ip_fold2, ip_csum_new, tcp_nib,
         tcp_fold2, tcp_csum_new, tcp_is_ffff, macs, fields);
 }
 
@@ -754,7 +859,12 @@ impl<const T: usize> Decide<T> {
             s3_index,
             s3_hflags,
             s3_reason,
-            s3_entry,
+            s3_e0,
+            s3_e1,
+            s3_e2,
+            s3_e3,
+            s4_match,
+            tr_way,
             s4_valid,
             s4_hdr,
             s4_user,
@@ -762,20 +872,6 @@ impl<const T: usize> Decide<T> {
             s4_hflags,
             s4_reason,
             s4_entry,
-            s4_hit,
-            s4_seq_after,
-            s4_seq_hist,
-            s4_app,
-            s4_a_orig,
-            s4_seq_pa,
-            s4_seq_pb,
-            s4_ack_ma,
-            s4_x,
-            s4_pc,
-            s4_ipc,
-            s4_sa12,
-            s4_new_addr,
-            s4_new_port,
             s5_valid,
             s5_hdr,
             s5_user,
@@ -785,28 +881,36 @@ impl<const T: usize> Decide<T> {
             s5_entry,
             s5_hit,
             s5_seq_after,
-            s5_ack_after,
-            s5_hist,
+            s5_seq_hist,
             s5_app,
             s5_a_orig,
             s5_seq_pa,
             s5_seq_pb,
             s5_ack_ma,
-            s5_ip_sum,
-            s5_t1,
+            s5_x,
+            s5_pc,
+            s5_ipc,
+            s5_sa12,
             s5_new_addr,
             s5_new_port,
             s6_valid,
             s6_hdr,
+            s6_user,
+            s6_index,
             s6_hflags,
+            s6_reason,
             s6_entry,
-            s6_dec,
-            s6_seq,
-            s6_ack,
-            s6_ip_f1,
+            s6_hit,
+            s6_seq_after,
+            s6_ack_after,
+            s6_hist,
+            s6_app,
+            s6_a_orig,
+            s6_seq_pa,
+            s6_seq_pb,
+            s6_ack_ma,
+            s6_ip_sum,
             s6_t1,
-            s6_sa3,
-            s6_sa4,
             s6_new_addr,
             s6_new_port,
             s7_valid,
@@ -817,7 +921,9 @@ impl<const T: usize> Decide<T> {
             s7_seq,
             s7_ack,
             s7_ip_f1,
-            s7_tcp_sum,
+            s7_t1,
+            s7_sa3,
+            s7_sa4,
             s7_new_addr,
             s7_new_port,
             s8_valid,
@@ -828,21 +934,64 @@ impl<const T: usize> Decide<T> {
             s8_seq,
             s8_ack,
             s8_ip_f1,
-            s8_tcp_f1,
+            s8_tcp_sum,
             s8_new_addr,
             s8_new_port,
-            s8_full,
-            s8_l4zero,
             s9_valid,
             s9_hdr,
-            s9_dec
+            s9_hflags,
+            s9_entry,
+            s9_dec,
+            s9_seq,
+            s9_ack,
+            s9_ip_f1,
+            s9_tcp_f1,
+            s9_new_addr,
+            s9_new_port,
+            s9_full,
+            s9_l4zero,
+            s10_valid,
+            s10_hdr,
+            s10_dec
         );
-        self.conns.read_clock.next = self.clock.val();
-        self.conns.write_clock.next = self.clock.val();
-        self.conns.write_enable.next = self.tw_enable.val();
-        self.conns.write_address.next = self.tw_index.val();
-        self.conns.write_data.next = self.tw_entry.val();
-        self.tr_entry.next = self.conns.host_data.val();
+        // The host port: the bucket's way bits pick the RAM, its set bits the address; a read
+        // returns the entry of the way the last access addressed.
+        self.way0.read_clock.next = self.clock.val();
+        self.way0.write_clock.next = self.clock.val();
+        self.way0.write_address.next = self.tw_index.val();
+        self.way0.write_data.next = self.tw_entry.val();
+        self.way1.read_clock.next = self.clock.val();
+        self.way1.write_clock.next = self.clock.val();
+        self.way1.write_address.next = self.tw_index.val();
+        self.way1.write_data.next = self.tw_entry.val();
+        self.way2.read_clock.next = self.clock.val();
+        self.way2.write_clock.next = self.clock.val();
+        self.way2.write_address.next = self.tw_index.val();
+        self.way2.write_data.next = self.tw_entry.val();
+        self.way3.read_clock.next = self.clock.val();
+        self.way3.write_clock.next = self.clock.val();
+        self.way3.write_address.next = self.tw_index.val();
+        self.way3.write_data.next = self.tw_entry.val();
+        self.tw_way.next =
+            bit_cast::<2, 16>(bit_cast::<16, T>(self.tw_index.val()) >> self.k_wshift.val());
+        self.tr_way.d.next = self.tw_way.val();
+        self.way0.write_enable.next =
+            self.tw_enable.val() & (self.tw_way.val() == 0) & self.k_ways.val().get_bit(0);
+        self.way1.write_enable.next =
+            self.tw_enable.val() & (self.tw_way.val() == 1) & self.k_ways.val().get_bit(1);
+        self.way2.write_enable.next =
+            self.tw_enable.val() & (self.tw_way.val() == 2) & self.k_ways.val().get_bit(2);
+        self.way3.write_enable.next =
+            self.tw_enable.val() & (self.tw_way.val() == 3) & self.k_ways.val().get_bit(3);
+        if self.tr_way.q.val() == 1 {
+            self.tr_entry.next = self.way1.host_data.val();
+        } else if self.tr_way.q.val() == 2 {
+            self.tr_entry.next = self.way2.host_data.val();
+        } else if self.tr_way.q.val() == 3 {
+            self.tr_entry.next = self.way3.host_data.val();
+        } else {
+            self.tr_entry.next = self.way0.host_data.val();
+        }
 
         // ---- cycle 0 (the parser's window): conditions, flow hash, partial header sums ----
         self.ethertype.next = self.hdr.val().get_bits::<16>(96);
@@ -889,7 +1038,7 @@ impl<const T: usize> Decide<T> {
             | (bit_cast::<104, 8>(self.proto.val()) << 96);
         self.fh.tuple.next = self.tuple.val();
         self.fh.key.next = self.hash_key.val();
-        self.s1_index.d.next = bit_cast::<16, T>(self.fh.index.val().get_bits::<T>(0));
+        self.s1_index.d.next = self.fh.index.val() & self.k_set_mask.val();
         // header facts the later cycles need (UDP: an 8-byte header, no sequence numbers)
         self.udp0.next = self.proto.val() == 17;
         if self.udp0.val() {
@@ -918,8 +1067,11 @@ impl<const T: usize> Decide<T> {
             | (bit_cast::<8, 1>(self.act_fin0.val().into()) << 5)
             | (bit_cast::<8, 1>(self.act_rst0.val().into()) << 6);
 
-        // ---- cycle 1: the table RAM is addressed; reason without the checksum ----
-        self.conns.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
+        // ---- cycle 1: every way's RAM is addressed by the set; reason without the checksum ----
+        self.way0.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
+        self.way1.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
+        self.way2.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
+        self.way3.read_address.next = self.s1_index.q.val().get_bits::<T>(0);
         if self.s1_f_t14.q.val() {
             self.rpre.next = self.r_truncated.val();
         } else if self.s1_f_eth.q.val() {
@@ -956,8 +1108,11 @@ impl<const T: usize> Decide<T> {
         self.s2_index.d.next = self.s1_index.q.val();
         self.s2_hflags.d.next = self.s1_hflags.q.val();
 
-        // ---- cycle 2: the entry arrives (registered as it is); header checksum check ----
-        self.s3_entry.d.next = self.conns.read_data.val();
+        // ---- cycle 2: the set's entries arrive (registered as they are); header checksum ----
+        self.s3_e0.d.next = self.way0.read_data.val();
+        self.s3_e1.d.next = self.way1.read_data.val();
+        self.s3_e2.d.next = self.way2.read_data.val();
+        self.s3_e3.d.next = self.way3.read_data.val();
         self.ip_sum.next = self.s2_a.q.val() + self.s2_b.q.val();
         // The folded sum s[15:0] + s[19:16] is 0xFFFF exactly when s[15:4] is all ones and
         // s[3:0] is the complement of s[19:16] (a second fold can never give 0xFFFF).
@@ -973,197 +1128,192 @@ impl<const T: usize> Decide<T> {
         self.s3_index.d.next = self.s2_index.q.val();
         self.s3_hflags.d.next = self.s2_hflags.q.val();
 
-        // ---- cycle 3: key compare; sequence deltas; the address/port checksum terms ----
-        self.lookup_ok.next = (self.s3_reason.q.val() == self.r_none.val())
-            | (self.s3_reason.q.val() == self.r_syn.val());
-        self.hit.next = self.lookup_ok.val()
-            & self.s3_entry.q.val().get_bit(self.e_valid.val().index())
+        // ---- cycle 3: every way's key compared; the lowest matching way's entry chosen ----
+        self.key3.next = bit_cast::<104, 96>(self.s3_hdr.q.val().get_bits::<96>(208))
+            | (bit_cast::<104, 8>(self.s3_hdr.q.val().get_bits::<8>(184)) << 96);
+        self.m0.next = self.k_ways.val().get_bit(0)
+            & self.s3_e0.q.val().get_bit(self.e_valid.val().index())
             & (self
-                .s3_entry
+                .s3_e0
                 .q
                 .val()
-                .get_bits::<32>(self.e_saddr.val().index())
-                == self.s3_hdr.q.val().get_bits::<32>(208))
+                .get_bits::<104>(self.e_saddr.val().index())
+                == self.key3.val());
+        self.m1.next = self.k_ways.val().get_bit(1)
+            & self.s3_e1.q.val().get_bit(self.e_valid.val().index())
             & (self
-                .s3_entry
+                .s3_e1
                 .q
                 .val()
-                .get_bits::<32>(self.e_daddr.val().index())
-                == self.s3_hdr.q.val().get_bits::<32>(240))
+                .get_bits::<104>(self.e_saddr.val().index())
+                == self.key3.val());
+        self.m2.next = self.k_ways.val().get_bit(2)
+            & self.s3_e2.q.val().get_bit(self.e_valid.val().index())
             & (self
-                .s3_entry
+                .s3_e2
                 .q
                 .val()
-                .get_bits::<16>(self.e_sport.val().index())
-                == self.s3_hdr.q.val().get_bits::<16>(272))
+                .get_bits::<104>(self.e_saddr.val().index())
+                == self.key3.val());
+        self.m3.next = self.k_ways.val().get_bit(3)
+            & self.s3_e3.q.val().get_bit(self.e_valid.val().index())
             & (self
-                .s3_entry
+                .s3_e3
                 .q
                 .val()
-                .get_bits::<16>(self.e_dport.val().index())
-                == self.s3_hdr.q.val().get_bits::<16>(288))
-            & (self
-                .s3_entry
-                .q
-                .val()
-                .get_bits::<8>(self.e_proto.val().index())
-                == self.s3_hdr.q.val().get_bits::<8>(184));
-        self.s4_hit.d.next = self.hit.val();
+                .get_bits::<104>(self.e_saddr.val().index())
+                == self.key3.val());
+        self.s4_entry.d.next = self.s3_e0.q.val();
+        self.hit_way.next = 0.into();
+        if self.m0.val() {
+            self.s4_entry.d.next = self.s3_e0.q.val();
+        } else if self.m1.val() {
+            self.s4_entry.d.next = self.s3_e1.q.val();
+            self.hit_way.next = 1.into();
+        } else if self.m2.val() {
+            self.s4_entry.d.next = self.s3_e2.q.val();
+            self.hit_way.next = 2.into();
+        } else if self.m3.val() {
+            self.s4_entry.d.next = self.s3_e3.q.val();
+            self.hit_way.next = 3.into();
+        }
+        self.s4_match.d.next = self.m0.val() | self.m1.val() | self.m2.val() | self.m3.val();
+        // the bucket: the set with the hit way's bits (way 0 on a miss)
+        self.s4_index.d.next = self.s3_index.q.val() | (self.hit_way.val() << self.k_wshift.val());
+        self.s4_reason.d.next = self.s3_reason.q.val();
+        self.s4_valid.d.next = self.s3_valid.q.val();
+        self.s4_hdr.d.next = self.s3_hdr.q.val();
+        self.s4_user.d.next = self.s3_user.q.val();
+        self.s4_hflags.d.next = self.s3_hflags.q.val();
+
+        // ---- cycle 4: hit; sequence deltas; the address/port checksum terms ----
+        self.lookup_ok.next = (self.s4_reason.q.val() == self.r_none.val())
+            | (self.s4_reason.q.val() == self.r_syn.val());
+        self.hit.next = self.lookup_ok.val() & self.s4_match.q.val();
+        self.s5_hit.d.next = self.hit.val();
         // Sequence deltas (numbers: lane-order fields byte-swapped). after(a, b) is
         // "a - b is positive as a 32-bit signed number".
-        self.seq_n3.next = (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(304)) << 24)
-            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(312)) << 16)
-            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(320)) << 8)
-            | bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(328));
-        self.ack_n3.next = (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(336)) << 24)
-            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(344)) << 16)
-            | (bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(352)) << 8)
-            | bit_cast::<32, 8>(self.s3_hdr.q.val().get_bits::<8>(360));
-        self.udp3.next = self.s3_hflags.q.val().get_bit(0);
-        self.seq_en3.next =
-            self.s3_entry.q.val().get_bit(self.e_seq_en.val().index()) & !self.udp3.val();
+        self.seq_n4.next = (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(304)) << 24)
+            | (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(312)) << 16)
+            | (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(320)) << 8)
+            | bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(328));
+        self.ack_n4.next = (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(336)) << 24)
+            | (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(344)) << 16)
+            | (bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(352)) << 8)
+            | bit_cast::<32, 8>(self.s4_hdr.q.val().get_bits::<8>(360));
+        self.udp4.next = self.s4_hflags.q.val().get_bit(0);
+        self.seq_en4.next =
+            self.s4_entry.q.val().get_bit(self.e_seq_en.val().index()) & !self.udp4.val();
         self.s_pos.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_seq_pos.val().index());
         self.s_before.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_seq_before.val().index());
         self.s_after.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_seq_after.val().index());
         self.s_floor.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_seq_floor.val().index());
         self.a_before.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_ack_before.val().index());
         self.a_after.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_ack_after.val().index());
-        self.d_seq.next = self.seq_n3.val() - self.s_pos.val();
-        self.d_seq_floor.next = self.seq_n3.val() - self.s_floor.val();
-        self.s4_seq_after.d.next =
-            !self.d_seq.val().get_bit(31) & (self.seq_n3.val() != self.s_pos.val());
-        self.s4_seq_hist.d.next = self.seq_en3.val()
+        self.d_seq.next = self.seq_n4.val() - self.s_pos.val();
+        self.d_seq_floor.next = self.seq_n4.val() - self.s_floor.val();
+        self.s5_seq_after.d.next =
+            !self.d_seq.val().get_bit(31) & (self.seq_n4.val() != self.s_pos.val());
+        self.s5_seq_hist.d.next = self.seq_en4.val()
             & (self.s_floor.val() != self.s_pos.val())
-            & (self.d_seq_floor.val().get_bit(31) | (self.seq_n3.val() == self.s_floor.val()));
-        // both candidates of each fixed number, chosen in cycle 5
-        self.s4_seq_pa.d.next = self.seq_n3.val() + self.s_after.val();
-        self.s4_seq_pb.d.next = self.seq_n3.val() + self.s_before.val();
-        self.s4_a_orig.d.next = self.ack_n3.val() - self.a_before.val();
-        self.s4_ack_ma.d.next = self.ack_n3.val() - self.a_after.val();
-        self.s4_app.d.next = self
-            .s3_entry
+            & (self.d_seq_floor.val().get_bit(31) | (self.seq_n4.val() == self.s_floor.val()));
+        // both candidates of each fixed number, chosen in cycle 6
+        self.s5_seq_pa.d.next = self.seq_n4.val() + self.s_after.val();
+        self.s5_seq_pb.d.next = self.seq_n4.val() + self.s_before.val();
+        self.s5_a_orig.d.next = self.ack_n4.val() - self.a_before.val();
+        self.s5_ack_ma.d.next = self.ack_n4.val() - self.a_after.val();
+        self.s5_app.d.next = self
+            .s4_entry
             .q
             .val()
             .get_bit(self.e_app_bound.val().index())
-            & self.s3_hflags.q.val().get_bit(3);
+            & self.s4_hflags.q.val().get_bit(3);
         // The rewrite's address and port: forward with a seq/ack delta rewrites at the DNAT
         // positions with unchanged values.
-        self.action3.next = self
-            .s3_entry
+        self.action4.next = self
+            .s4_entry
             .q
             .val()
             .get_bits::<2>(self.e_action.val().index());
-        if self.action3.val() == 2 {
-            self.old_addr.next = self.s3_hdr.q.val().get_bits::<32>(208);
-            self.old_port.next = self.s3_hdr.q.val().get_bits::<16>(272);
+        if self.action4.val() == 2 {
+            self.old_addr.next = self.s4_hdr.q.val().get_bits::<32>(208);
+            self.old_port.next = self.s4_hdr.q.val().get_bits::<16>(272);
         } else {
-            self.old_addr.next = self.s3_hdr.q.val().get_bits::<32>(240);
-            self.old_port.next = self.s3_hdr.q.val().get_bits::<16>(288);
+            self.old_addr.next = self.s4_hdr.q.val().get_bits::<32>(240);
+            self.old_port.next = self.s4_hdr.q.val().get_bits::<16>(288);
         }
         self.new_addr.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<32>(self.e_nat_addr.val().index());
         self.new_port.next = self
-            .s3_entry
+            .s4_entry
             .q
             .val()
             .get_bits::<16>(self.e_nat_port.val().index());
-        if self.action3.val() == 0 {
+        if self.action4.val() == 0 {
             self.new_addr.next = self.old_addr.val();
             self.new_port.next = self.old_port.val();
         }
-        self.s4_new_addr.d.next = self.new_addr.val();
-        self.s4_new_port.d.next = self.new_port.val();
+        self.s5_new_addr.d.next = self.new_addr.val();
+        self.s5_new_port.d.next = self.new_port.val();
         // RFC 1624 terms (sums of 16-bit words, folded at the end): the old values complemented,
         // the new ones as they are.
-        self.n_ip_csum.next = !self.s3_hdr.q.val().get_bits::<16>(192);
-        if self.udp3.val() {
-            self.l4_csum3.next = self.s3_hdr.q.val().get_bits::<16>(320);
+        self.n_ip_csum.next = !self.s4_hdr.q.val().get_bits::<16>(192);
+        if self.udp4.val() {
+            self.l4_csum3.next = self.s4_hdr.q.val().get_bits::<16>(320);
         } else {
-            self.l4_csum3.next = self.s3_hdr.q.val().get_bits::<16>(400);
+            self.l4_csum3.next = self.s4_hdr.q.val().get_bits::<16>(400);
         }
         self.n_l4_csum.next = !self.l4_csum3.val();
         self.n_old_lo.next = !self.old_addr.val().get_bits::<16>(0);
         self.n_old_hi.next = !self.old_addr.val().get_bits::<16>(16);
         self.n_old_port.next = !self.old_port.val();
-        self.n_os_lo.next = !self.s3_hdr.q.val().get_bits::<16>(304);
-        self.n_os_hi.next = !self.s3_hdr.q.val().get_bits::<16>(320);
-        self.n_oa_lo.next = !self.s3_hdr.q.val().get_bits::<16>(336);
-        self.n_oa_hi.next = !self.s3_hdr.q.val().get_bits::<16>(352);
+        self.n_os_lo.next = !self.s4_hdr.q.val().get_bits::<16>(304);
+        self.n_os_hi.next = !self.s4_hdr.q.val().get_bits::<16>(320);
+        self.n_oa_lo.next = !self.s4_hdr.q.val().get_bits::<16>(336);
+        self.n_oa_hi.next = !self.s4_hdr.q.val().get_bits::<16>(352);
         // shared by both checksums: the address change
-        self.s4_x.d.next = (bit_cast::<20, 16>(self.n_old_lo.val())
+        self.s5_x.d.next = (bit_cast::<20, 16>(self.n_old_lo.val())
             + bit_cast::<20, 16>(self.n_old_hi.val()))
             + (bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(0))
                 + bit_cast::<20, 16>(self.new_addr.val().get_bits::<16>(16)));
-        self.s4_pc.d.next = (bit_cast::<20, 16>(self.n_old_port.val())
+        self.s5_pc.d.next = (bit_cast::<20, 16>(self.n_old_port.val())
             + bit_cast::<20, 16>(self.new_port.val()))
             + bit_cast::<20, 16>(self.n_l4_csum.val());
-        self.s4_ipc.d.next = bit_cast::<20, 16>(self.n_ip_csum.val());
+        self.s5_ipc.d.next = bit_cast::<20, 16>(self.n_ip_csum.val());
         // the old sequence and ack numbers (TCP only; UDP has no such fields)
-        self.s4_sa12.d.next = 0.into();
-        if !self.udp3.val() {
-            self.s4_sa12.d.next = (bit_cast::<20, 16>(self.n_os_lo.val())
+        self.s5_sa12.d.next = 0.into();
+        if !self.udp4.val() {
+            self.s5_sa12.d.next = (bit_cast::<20, 16>(self.n_os_lo.val())
                 + bit_cast::<20, 16>(self.n_os_hi.val()))
                 + (bit_cast::<20, 16>(self.n_oa_lo.val()) + bit_cast::<20, 16>(self.n_oa_hi.val()));
         }
-        self.s4_valid.d.next = self.s3_valid.q.val();
-        self.s4_hdr.d.next = self.s3_hdr.q.val();
-        self.s4_user.d.next = self.s3_user.q.val();
-        self.s4_index.d.next = self.s3_index.q.val();
-        self.s4_hflags.d.next = self.s3_hflags.q.val();
-        self.s4_reason.d.next = self.s3_reason.q.val();
-        self.s4_entry.d.next = self.s3_entry.q.val();
-
-        // ---- cycle 4: ack deltas, history; checksum sums ----
-        self.a_pos.next = self
-            .s4_entry
-            .q
-            .val()
-            .get_bits::<32>(self.e_ack_pos.val().index());
-        self.a_floor.next = self
-            .s4_entry
-            .q
-            .val()
-            .get_bits::<32>(self.e_ack_floor.val().index());
-        self.d_ack.next = self.s4_a_orig.q.val() - self.a_pos.val();
-        self.d_ack_floor.next = self.s4_a_orig.q.val() - self.a_floor.val();
-        self.ack_en4.next = self.s4_entry.q.val().get_bit(self.e_ack_en.val().index())
-            & !self.s4_hflags.q.val().get_bit(0);
-        self.ack_hist.next = self.ack_en4.val()
-            & self.s4_hflags.q.val().get_bit(1)
-            & (self.a_floor.val() != self.a_pos.val())
-            & (self.d_ack_floor.val().get_bit(31) | (self.s4_a_orig.q.val() == self.a_floor.val()));
-        self.s5_ack_after.d.next =
-            !self.d_ack.val().get_bit(31) & (self.s4_a_orig.q.val() != self.a_pos.val());
-        self.s5_hist.d.next = self.s4_seq_hist.q.val() | self.ack_hist.val();
-        self.s5_ip_sum.d.next = self.s4_x.q.val() + self.s4_ipc.q.val();
-        self.s5_t1.d.next = self.s4_x.q.val() + self.s4_pc.q.val() + self.s4_sa12.q.val();
         self.s5_valid.d.next = self.s4_valid.q.val();
         self.s5_hdr.d.next = self.s4_hdr.q.val();
         self.s5_user.d.next = self.s4_user.q.val();
@@ -1171,180 +1321,187 @@ impl<const T: usize> Decide<T> {
         self.s5_hflags.d.next = self.s4_hflags.q.val();
         self.s5_reason.d.next = self.s4_reason.q.val();
         self.s5_entry.d.next = self.s4_entry.q.val();
-        self.s5_hit.d.next = self.s4_hit.q.val();
-        self.s5_seq_after.d.next = self.s4_seq_after.q.val();
-        self.s5_app.d.next = self.s4_app.q.val();
-        self.s5_a_orig.d.next = self.s4_a_orig.q.val();
-        self.s5_seq_pa.d.next = self.s4_seq_pa.q.val();
-        self.s5_seq_pb.d.next = self.s4_seq_pb.q.val();
-        self.s5_ack_ma.d.next = self.s4_ack_ma.q.val();
-        self.s5_new_addr.d.next = self.s4_new_addr.q.val();
-        self.s5_new_port.d.next = self.s4_new_port.q.val();
 
-        // ---- cycle 5: fixed numbers, the reasons a hit still goes to the host, decision ----
-        self.seq_n5.next = (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(304)) << 24)
-            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(312)) << 16)
-            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(320)) << 8)
-            | bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(328));
-        self.ack_n5.next = (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(336)) << 24)
-            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(344)) << 16)
-            | (bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(352)) << 8)
-            | bit_cast::<32, 8>(self.s5_hdr.q.val().get_bits::<8>(360));
-        self.seq_en5.next = self.s5_entry.q.val().get_bit(self.e_seq_en.val().index())
-            & !self.s5_hflags.q.val().get_bit(0);
+        // ---- cycle 5: ack deltas, history; checksum sums ----
+        self.a_pos.next = self
+            .s5_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_ack_pos.val().index());
+        self.a_floor.next = self
+            .s5_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_ack_floor.val().index());
+        self.d_ack.next = self.s5_a_orig.q.val() - self.a_pos.val();
+        self.d_ack_floor.next = self.s5_a_orig.q.val() - self.a_floor.val();
         self.ack_en5.next = self.s5_entry.q.val().get_bit(self.e_ack_en.val().index())
             & !self.s5_hflags.q.val().get_bit(0);
-        self.seq_fixed.next = self.seq_n5.val();
-        if self.seq_en5.val() & !self.s5_hist.q.val() {
-            if self.s5_seq_after.q.val() {
-                self.seq_fixed.next = self.s5_seq_pa.q.val();
+        self.ack_hist.next = self.ack_en5.val()
+            & self.s5_hflags.q.val().get_bit(1)
+            & (self.a_floor.val() != self.a_pos.val())
+            & (self.d_ack_floor.val().get_bit(31) | (self.s5_a_orig.q.val() == self.a_floor.val()));
+        self.s6_ack_after.d.next =
+            !self.d_ack.val().get_bit(31) & (self.s5_a_orig.q.val() != self.a_pos.val());
+        self.s6_hist.d.next = self.s5_seq_hist.q.val() | self.ack_hist.val();
+        self.s6_ip_sum.d.next = self.s5_x.q.val() + self.s5_ipc.q.val();
+        self.s6_t1.d.next = self.s5_x.q.val() + self.s5_pc.q.val() + self.s5_sa12.q.val();
+        self.s6_valid.d.next = self.s5_valid.q.val();
+        self.s6_hdr.d.next = self.s5_hdr.q.val();
+        self.s6_user.d.next = self.s5_user.q.val();
+        self.s6_index.d.next = self.s5_index.q.val();
+        self.s6_hflags.d.next = self.s5_hflags.q.val();
+        self.s6_reason.d.next = self.s5_reason.q.val();
+        self.s6_entry.d.next = self.s5_entry.q.val();
+        self.s6_hit.d.next = self.s5_hit.q.val();
+        self.s6_seq_after.d.next = self.s5_seq_after.q.val();
+        self.s6_app.d.next = self.s5_app.q.val();
+        self.s6_a_orig.d.next = self.s5_a_orig.q.val();
+        self.s6_seq_pa.d.next = self.s5_seq_pa.q.val();
+        self.s6_seq_pb.d.next = self.s5_seq_pb.q.val();
+        self.s6_ack_ma.d.next = self.s5_ack_ma.q.val();
+        self.s6_new_addr.d.next = self.s5_new_addr.q.val();
+        self.s6_new_port.d.next = self.s5_new_port.q.val();
+
+        // ---- cycle 6: fixed numbers, the reasons a hit still goes to the host, decision ----
+        self.seq_n6.next = (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(304)) << 24)
+            | (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(312)) << 16)
+            | (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(320)) << 8)
+            | bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(328));
+        self.ack_n6.next = (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(336)) << 24)
+            | (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(344)) << 16)
+            | (bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(352)) << 8)
+            | bit_cast::<32, 8>(self.s6_hdr.q.val().get_bits::<8>(360));
+        self.seq_en6.next = self.s6_entry.q.val().get_bit(self.e_seq_en.val().index())
+            & !self.s6_hflags.q.val().get_bit(0);
+        self.ack_en6.next = self.s6_entry.q.val().get_bit(self.e_ack_en.val().index())
+            & !self.s6_hflags.q.val().get_bit(0);
+        self.seq_fixed.next = self.seq_n6.val();
+        if self.seq_en6.val() & !self.s6_hist.q.val() {
+            if self.s6_seq_after.q.val() {
+                self.seq_fixed.next = self.s6_seq_pa.q.val();
             } else {
-                self.seq_fixed.next = self.s5_seq_pb.q.val();
+                self.seq_fixed.next = self.s6_seq_pb.q.val();
             }
         }
-        self.ack_fixed.next = self.ack_n5.val();
-        if self.ack_en5.val() & self.s5_hflags.q.val().get_bit(1) & !self.s5_hist.q.val() {
-            if self.s5_ack_after.q.val() {
-                self.ack_fixed.next = self.s5_ack_ma.q.val();
+        self.ack_fixed.next = self.ack_n6.val();
+        if self.ack_en6.val() & self.s6_hflags.q.val().get_bit(1) & !self.s6_hist.q.val() {
+            if self.s6_ack_after.q.val() {
+                self.ack_fixed.next = self.s6_ack_ma.q.val();
             } else {
-                self.ack_fixed.next = self.s5_a_orig.q.val();
+                self.ack_fixed.next = self.s6_a_orig.q.val();
             }
         }
         self.hit_reason.next = self.r_none.val();
-        if self.s5_app.q.val() {
+        if self.s6_app.q.val() {
             self.hit_reason.next = self.r_app_payload.val();
-        } else if self.s5_hist.q.val() {
+        } else if self.s6_hist.q.val() {
             self.hit_reason.next = self.r_seq_history.val();
-        } else if self.ack_en5.val() & self.s5_hflags.q.val().get_bit(2) {
+        } else if self.ack_en6.val() & self.s6_hflags.q.val().get_bit(2) {
             self.hit_reason.next = self.r_ack_options.val();
         }
-        self.lookup_ok5.next = (self.s5_reason.q.val() == self.r_none.val())
-            | (self.s5_reason.q.val() == self.r_syn.val());
+        self.lookup_ok6.next = (self.s6_reason.q.val() == self.r_none.val())
+            | (self.s6_reason.q.val() == self.r_syn.val());
         // The bucket is reported only for frames that were looked up.
         self.decision.next = 0.into();
-        if self.lookup_ok5.val() {
-            self.decision.next = bit_cast::<64, 16>(self.s5_index.q.val()) << self.s_index.val();
+        if self.lookup_ok6.val() {
+            self.decision.next = bit_cast::<64, 16>(self.s6_index.q.val()) << self.s_index.val();
         }
-        if self.s5_hit.q.val() {
-            self.decision.next = (bit_cast::<64, 16>(self.s5_index.q.val()) << self.s_index.val())
+        if self.s6_hit.q.val() {
+            self.decision.next = (bit_cast::<64, 16>(self.s6_index.q.val()) << self.s_index.val())
                 | self.k_hit.val();
         }
-        if (self.s5_user.q.val() & self.u_from_host.val()) != 0 {
+        if (self.s6_user.q.val() & self.u_from_host.val()) != 0 {
             // Host frames are never exceptions: rewritten on a hit unless bypassing, else sent
             // unchanged on the port of their descriptor.
-            if self.s5_hit.q.val() & ((self.s5_user.q.val() & self.u_bypass.val()) == 0) {
+            if self.s6_hit.q.val() & ((self.s6_user.q.val() & self.u_bypass.val()) == 0) {
                 self.decision.next = self.decision.val()
                     | self.k_rewrite.val()
                     | (bit_cast::<64, 2>(
-                        self.s5_entry
+                        self.s6_entry
                             .q
                             .val()
                             .get_bits::<2>(self.e_egress.val().index()),
                     ) << self.s_port.val());
             } else {
                 self.decision.next = self.decision.val()
-                    | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0))
+                    | (bit_cast::<64, 2>(self.s6_user.q.val().get_bits::<2>(0))
                         << self.s_port.val());
             }
-        } else if self.s5_hit.q.val()
-            & (self.s5_reason.q.val() == self.r_none.val())
+        } else if self.s6_hit.q.val()
+            & (self.s6_reason.q.val() == self.r_none.val())
             & (self.hit_reason.val() != self.r_none.val())
         {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 2>(self.s6_user.q.val().get_bits::<2>(0)) << self.s_port.val())
                 | (bit_cast::<64, 8>(self.hit_reason.val()) << self.s_reason.val());
-        } else if self.s5_hit.q.val() & (self.s5_reason.q.val() == self.r_none.val()) {
+        } else if self.s6_hit.q.val() & (self.s6_reason.q.val() == self.r_none.val()) {
             self.decision.next = self.decision.val()
                 | self.k_rewrite.val()
                 | self.k_fastpath.val()
                 | (bit_cast::<64, 2>(
-                    self.s5_entry
+                    self.s6_entry
                         .q
                         .val()
                         .get_bits::<2>(self.e_egress.val().index()),
                 ) << self.s_port.val());
-        } else if self.s5_reason.q.val() == self.r_none.val() {
+        } else if self.s6_reason.q.val() == self.r_none.val() {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 2>(self.s6_user.q.val().get_bits::<2>(0)) << self.s_port.val())
                 | (bit_cast::<64, 8>(self.r_miss.val()) << self.s_reason.val());
         } else {
             self.decision.next = self.decision.val()
                 | self.k_exc.val()
-                | (bit_cast::<64, 2>(self.s5_user.q.val().get_bits::<2>(0)) << self.s_port.val())
-                | (bit_cast::<64, 8>(self.s5_reason.q.val()) << self.s_reason.val());
+                | (bit_cast::<64, 2>(self.s6_user.q.val().get_bits::<2>(0)) << self.s_port.val())
+                | (bit_cast::<64, 8>(self.s6_reason.q.val()) << self.s_reason.val());
         }
-        self.s6_dec.d.next = self.decision.val();
-        self.s6_seq.d.next = self.seq_fixed.val();
-        self.s6_ack.d.next = self.ack_fixed.val();
+        self.s7_dec.d.next = self.decision.val();
+        self.s7_seq.d.next = self.seq_fixed.val();
+        self.s7_ack.d.next = self.ack_fixed.val();
         // the new sequence and ack numbers' checksum terms (lane order)
-        self.seq_lane5.next = (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(0)) << 24)
+        self.seq_lane6.next = (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(0)) << 24)
             | (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(8)) << 16)
             | (bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(16)) << 8)
             | bit_cast::<32, 8>(self.seq_fixed.val().get_bits::<8>(24));
-        self.ack_lane5.next = (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(0)) << 24)
+        self.ack_lane6.next = (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(0)) << 24)
             | (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(8)) << 16)
             | (bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(16)) << 8)
             | bit_cast::<32, 8>(self.ack_fixed.val().get_bits::<8>(24));
-        self.s6_sa3.d.next = 0.into();
-        self.s6_sa4.d.next = 0.into();
-        if !self.s5_hflags.q.val().get_bit(0) {
-            self.s6_sa3.d.next = bit_cast::<20, 16>(self.seq_lane5.val().get_bits::<16>(0))
-                + bit_cast::<20, 16>(self.seq_lane5.val().get_bits::<16>(16));
-            self.s6_sa4.d.next = bit_cast::<20, 16>(self.ack_lane5.val().get_bits::<16>(0))
-                + bit_cast::<20, 16>(self.ack_lane5.val().get_bits::<16>(16));
+        self.s7_sa3.d.next = 0.into();
+        self.s7_sa4.d.next = 0.into();
+        if !self.s6_hflags.q.val().get_bit(0) {
+            self.s7_sa3.d.next = bit_cast::<20, 16>(self.seq_lane6.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.seq_lane6.val().get_bits::<16>(16));
+            self.s7_sa4.d.next = bit_cast::<20, 16>(self.ack_lane6.val().get_bits::<16>(0))
+                + bit_cast::<20, 16>(self.ack_lane6.val().get_bits::<16>(16));
         }
         // first fold of the IPv4 checksum update
-        self.s6_ip_f1.d.next = bit_cast::<20, 16>(self.s5_ip_sum.q.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.s5_ip_sum.q.val().get_bits::<4>(16));
-        self.s6_valid.d.next = self.s5_valid.q.val();
-        self.s6_hdr.d.next = self.s5_hdr.q.val();
-        self.s6_hflags.d.next = self.s5_hflags.q.val();
-        self.s6_entry.d.next = self.s5_entry.q.val();
-        self.s6_t1.d.next = self.s5_t1.q.val();
-        self.s6_new_addr.d.next = self.s5_new_addr.q.val();
-        self.s6_new_port.d.next = self.s5_new_port.q.val();
-
-        // ---- cycle 6: the activity event (from registers); the TCP/UDP checksum sum ----
-        self.act_valid.next = self.s6_valid.q.val();
-        self.act_hit.next = (self.s6_dec.q.val() & self.k_hit.val()) != 0;
-        self.act_index.next = self
-            .s6_dec
-            .q
-            .val()
-            .get_bits::<16>(self.s_index.val().index());
-        self.act_flags.next = self
-            .s6_hflags
-            .q
-            .val()
-            .get_bits::<3>(self.h_act.val().index());
-        self.s7_tcp_sum.d.next = self.s6_t1.q.val() + self.s6_sa3.q.val() + self.s6_sa4.q.val();
+        self.s7_ip_f1.d.next = bit_cast::<20, 16>(self.s6_ip_sum.q.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.s6_ip_sum.q.val().get_bits::<4>(16));
         self.s7_valid.d.next = self.s6_valid.q.val();
         self.s7_hdr.d.next = self.s6_hdr.q.val();
         self.s7_hflags.d.next = self.s6_hflags.q.val();
         self.s7_entry.d.next = self.s6_entry.q.val();
-        self.s7_dec.d.next = self.s6_dec.q.val();
-        self.s7_seq.d.next = self.s6_seq.q.val();
-        self.s7_ack.d.next = self.s6_ack.q.val();
-        self.s7_ip_f1.d.next = self.s6_ip_f1.q.val();
+        self.s7_t1.d.next = self.s6_t1.q.val();
         self.s7_new_addr.d.next = self.s6_new_addr.q.val();
         self.s7_new_port.d.next = self.s6_new_port.q.val();
 
-        // ---- cycle 7: its first fold; which fields the rewrite replaces ----
-        self.s8_tcp_f1.d.next = bit_cast::<20, 16>(self.s7_tcp_sum.q.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.s7_tcp_sum.q.val().get_bits::<4>(16));
-        self.s8_full.d.next = (self
-            .s7_entry
+        // ---- cycle 7: the activity event (from registers); the TCP/UDP checksum sum ----
+        self.act_valid.next = self.s7_valid.q.val();
+        self.act_hit.next = (self.s7_dec.q.val() & self.k_hit.val()) != 0;
+        self.act_index.next = self
+            .s7_dec
             .q
             .val()
-            .get_bits::<2>(self.e_action.val().index())
-            != 0)
-            | (!self.s7_hflags.q.val().get_bit(0)
-                & (self.s7_entry.q.val().get_bit(self.e_seq_en.val().index())
-                    | self.s7_entry.q.val().get_bit(self.e_ack_en.val().index())));
-        self.s8_l4zero.d.next =
-            self.s7_hflags.q.val().get_bit(0) & (self.s7_hdr.q.val().get_bits::<16>(320) == 0);
+            .get_bits::<16>(self.s_index.val().index());
+        self.act_flags.next = self
+            .s7_hflags
+            .q
+            .val()
+            .get_bits::<3>(self.h_act.val().index());
+        self.s8_tcp_sum.d.next = self.s7_t1.q.val() + self.s7_sa3.q.val() + self.s7_sa4.q.val();
         self.s8_valid.d.next = self.s7_valid.q.val();
         self.s8_hdr.d.next = self.s7_hdr.q.val();
         self.s8_hflags.d.next = self.s7_hflags.q.val();
@@ -1356,97 +1513,122 @@ impl<const T: usize> Decide<T> {
         self.s8_new_addr.d.next = self.s7_new_addr.q.val();
         self.s8_new_port.d.next = self.s7_new_port.q.val();
 
-        // ---- cycle 8: second folds, the rewritten window ----
-        // After the first fold f (at most 0xFFFF + 0xF) the end-around carry f[16] only ever
-        // lands in a low nibble of at most 0xE, so the second fold is a 4-bit increment.
-        self.action8.next = self
+        // ---- cycle 8: its first fold; which fields the rewrite replaces ----
+        self.s9_tcp_f1.d.next = bit_cast::<20, 16>(self.s8_tcp_sum.q.val().get_bits::<16>(0))
+            + bit_cast::<20, 4>(self.s8_tcp_sum.q.val().get_bits::<4>(16));
+        self.s9_full.d.next = (self
             .s8_entry
             .q
             .val()
+            .get_bits::<2>(self.e_action.val().index())
+            != 0)
+            | (!self.s8_hflags.q.val().get_bit(0)
+                & (self.s8_entry.q.val().get_bit(self.e_seq_en.val().index())
+                    | self.s8_entry.q.val().get_bit(self.e_ack_en.val().index())));
+        self.s9_l4zero.d.next =
+            self.s8_hflags.q.val().get_bit(0) & (self.s8_hdr.q.val().get_bits::<16>(320) == 0);
+        self.s9_valid.d.next = self.s8_valid.q.val();
+        self.s9_hdr.d.next = self.s8_hdr.q.val();
+        self.s9_hflags.d.next = self.s8_hflags.q.val();
+        self.s9_entry.d.next = self.s8_entry.q.val();
+        self.s9_dec.d.next = self.s8_dec.q.val();
+        self.s9_seq.d.next = self.s8_seq.q.val();
+        self.s9_ack.d.next = self.s8_ack.q.val();
+        self.s9_ip_f1.d.next = self.s8_ip_f1.q.val();
+        self.s9_new_addr.d.next = self.s8_new_addr.q.val();
+        self.s9_new_port.d.next = self.s8_new_port.q.val();
+
+        // ---- cycle 9: second folds, the rewritten window ----
+        // After the first fold f (at most 0xFFFF + 0xF) the end-around carry f[16] only ever
+        // lands in a low nibble of at most 0xE, so the second fold is a 4-bit increment.
+        self.action9.next = self
+            .s9_entry
+            .q
+            .val()
             .get_bits::<2>(self.e_action.val().index());
-        self.udp8.next = self.s8_hflags.q.val().get_bit(0);
-        self.ip_nib.next = self.s8_ip_f1.q.val().get_bits::<4>(0)
-            + bit_cast::<4, 1>(self.s8_ip_f1.q.val().get_bits::<1>(16));
-        self.ip_fold2.next = (self.s8_ip_f1.q.val().get_bits::<16>(0) & 0xFFF0)
+        self.udp9.next = self.s9_hflags.q.val().get_bit(0);
+        self.ip_nib.next = self.s9_ip_f1.q.val().get_bits::<4>(0)
+            + bit_cast::<4, 1>(self.s9_ip_f1.q.val().get_bits::<1>(16));
+        self.ip_fold2.next = (self.s9_ip_f1.q.val().get_bits::<16>(0) & 0xFFF0)
             | bit_cast::<16, 4>(self.ip_nib.val());
         self.ip_csum_new.next = !self.ip_fold2.val();
-        self.tcp_nib.next = self.s8_tcp_f1.q.val().get_bits::<4>(0)
-            + bit_cast::<4, 1>(self.s8_tcp_f1.q.val().get_bits::<1>(16));
-        self.tcp_fold2.next = (self.s8_tcp_f1.q.val().get_bits::<16>(0) & 0xFFF0)
+        self.tcp_nib.next = self.s9_tcp_f1.q.val().get_bits::<4>(0)
+            + bit_cast::<4, 1>(self.s9_tcp_f1.q.val().get_bits::<1>(16));
+        self.tcp_fold2.next = (self.s9_tcp_f1.q.val().get_bits::<16>(0) & 0xFFF0)
             | bit_cast::<16, 4>(self.tcp_nib.val());
         // the second fold is 0xFFFF exactly when the first one is
-        self.tcp_is_ffff.next = self.s8_tcp_f1.q.val().get_bits::<17>(0) == 0xFFFF;
+        self.tcp_is_ffff.next = self.s9_tcp_f1.q.val().get_bits::<17>(0) == 0xFFFF;
         self.tcp_csum_new.next = !self.tcp_fold2.val();
         // UDP: a zero checksum means "none" and stays zero; a computed zero is sent as 0xFFFF
-        if self.udp8.val() & self.s8_l4zero.q.val() {
+        if self.udp9.val() & self.s9_l4zero.q.val() {
             self.tcp_csum_new.next = 0.into();
-        } else if self.udp8.val() & self.tcp_is_ffff.val() {
+        } else if self.udp9.val() & self.tcp_is_ffff.val() {
             self.tcp_csum_new.next = 0xFFFF.into();
         }
-        self.seq_lane.next = (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(0)) << 24)
-            | (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(8)) << 16)
-            | (bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(16)) << 8)
-            | bit_cast::<32, 8>(self.s8_seq.q.val().get_bits::<8>(24));
-        self.ack_lane.next = (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(0)) << 24)
-            | (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(8)) << 16)
-            | (bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(16)) << 8)
-            | bit_cast::<32, 8>(self.s8_ack.q.val().get_bits::<8>(24));
+        self.seq_lane.next = (bit_cast::<32, 8>(self.s9_seq.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.s9_seq.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.s9_seq.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.s9_seq.q.val().get_bits::<8>(24));
+        self.ack_lane.next = (bit_cast::<32, 8>(self.s9_ack.q.val().get_bits::<8>(0)) << 24)
+            | (bit_cast::<32, 8>(self.s9_ack.q.val().get_bits::<8>(8)) << 16)
+            | (bit_cast::<32, 8>(self.s9_ack.q.val().get_bits::<8>(16)) << 8)
+            | bit_cast::<32, 8>(self.s9_ack.q.val().get_bits::<8>(24));
         self.macs.next = bit_cast::<HDR_BITS, 48>(
-            self.s8_entry
+            self.s9_entry
                 .q
                 .val()
                 .get_bits::<48>(self.e_dmac.val().index()),
         ) | (bit_cast::<HDR_BITS, 48>(
-            self.s8_entry
+            self.s9_entry
                 .q
                 .val()
                 .get_bits::<48>(self.e_smac.val().index()),
         ) << 48);
-        if !self.s8_full.q.val() {
-            self.fields.next = (self.s8_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
-        } else if self.udp8.val() & (self.action8.val() == 2) {
-            self.fields.next = (self.s8_hdr.q.val() & self.keep_snat_udp.val())
+        if !self.s9_full.q.val() {
+            self.fields.next = (self.s9_hdr.q.val() & self.keep_mac.val()) | self.macs.val();
+        } else if self.udp9.val() & (self.action9.val() == 2) {
+            self.fields.next = (self.s9_hdr.q.val() & self.keep_snat_udp.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 208)
-                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 272)
+                | (bit_cast::<HDR_BITS, 32>(self.s9_new_addr.q.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.s9_new_port.q.val()) << 272)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
-        } else if self.udp8.val() {
-            self.fields.next = (self.s8_hdr.q.val() & self.keep_dnat_udp.val())
+        } else if self.udp9.val() {
+            self.fields.next = (self.s9_hdr.q.val() & self.keep_dnat_udp.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 240)
-                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 288)
+                | (bit_cast::<HDR_BITS, 32>(self.s9_new_addr.q.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.s9_new_port.q.val()) << 288)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 320);
-        } else if self.action8.val() == 2 {
-            self.fields.next = (self.s8_hdr.q.val() & self.keep_snat.val())
+        } else if self.action9.val() == 2 {
+            self.fields.next = (self.s9_hdr.q.val() & self.keep_snat.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 208)
-                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 272)
+                | (bit_cast::<HDR_BITS, 32>(self.s9_new_addr.q.val()) << 208)
+                | (bit_cast::<HDR_BITS, 16>(self.s9_new_port.q.val()) << 272)
                 | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
                 | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         } else {
-            self.fields.next = (self.s8_hdr.q.val() & self.keep_dnat.val())
+            self.fields.next = (self.s9_hdr.q.val() & self.keep_dnat.val())
                 | self.macs.val()
                 | (bit_cast::<HDR_BITS, 16>(self.ip_csum_new.val()) << 192)
-                | (bit_cast::<HDR_BITS, 32>(self.s8_new_addr.q.val()) << 240)
-                | (bit_cast::<HDR_BITS, 16>(self.s8_new_port.q.val()) << 288)
+                | (bit_cast::<HDR_BITS, 32>(self.s9_new_addr.q.val()) << 240)
+                | (bit_cast::<HDR_BITS, 16>(self.s9_new_port.q.val()) << 288)
                 | (bit_cast::<HDR_BITS, 32>(self.seq_lane.val()) << 304)
                 | (bit_cast::<HDR_BITS, 32>(self.ack_lane.val()) << 336)
                 | (bit_cast::<HDR_BITS, 16>(self.tcp_csum_new.val()) << 400);
         }
-        self.s9_valid.d.next = self.s8_valid.q.val();
-        self.s9_dec.d.next = self.s8_dec.q.val();
-        if self.s8_dec.q.val().get_bit(self.s_rewrite.val().index()) {
-            self.s9_hdr.d.next = self.fields.val();
+        self.s10_valid.d.next = self.s9_valid.q.val();
+        self.s10_dec.d.next = self.s9_dec.q.val();
+        if self.s9_dec.q.val().get_bit(self.s_rewrite.val().index()) {
+            self.s10_hdr.d.next = self.fields.val();
         } else {
-            self.s9_hdr.d.next = self.s8_hdr.q.val();
+            self.s10_hdr.d.next = self.s9_hdr.q.val();
         }
         // ---- to emit, from registers ----
-        self.m_valid.next = self.s9_valid.q.val();
-        self.m_dec.next = self.s9_dec.q.val();
-        self.m_hdr.next = self.s9_hdr.q.val();
+        self.m_valid.next = self.s10_valid.q.val();
+        self.m_dec.next = self.s10_dec.q.val();
+        self.m_hdr.next = self.s10_hdr.q.val();
     }
 }

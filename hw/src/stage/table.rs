@@ -1,4 +1,5 @@
-//! The connection table's block RAM: true dual-port, one entry per bucket.
+//! One way of the connection table: a true dual-port block RAM, one entry per set of its way
+//! (`decide` holds one per way, `vsnic_contract::hash::Geometry`).
 //!
 //! * **Port A** (`read_*`): the decide stage's lookup, one read per cycle, never shared.
 //! * **Port B** (`write_*`, `host_data`): the host's side through the CSR block. Every cycle it
@@ -34,11 +35,22 @@ pub struct TableRam<const T: usize> {
     pub write_data: Signal<In, Word>,
     pub write_enable: Signal<In, Bit>,
     pub host_data: Signal<Out, Word>,
+    /// log2 of the entries it holds: the addresses' low `depth_bits` bits are used (a way of a
+    /// set-associative table is addressed by the set, the address's low bits).
+    _depth_bits: usize,
     _mem: Vec<Word>,
 }
 
 impl<const T: usize> Default for TableRam<T> {
     fn default() -> Self {
+        Self::with_depth(T)
+    }
+}
+
+impl<const T: usize> TableRam<T> {
+    /// A RAM of `2^depth_bits` entries (at most `2^T`).
+    pub fn with_depth(depth_bits: usize) -> Self {
+        assert!(depth_bits <= T, "a RAM deeper than its address");
         TableRam {
             read_clock: Default::default(),
             read_address: Default::default(),
@@ -48,8 +60,15 @@ impl<const T: usize> Default for TableRam<T> {
             write_data: Default::default(),
             write_enable: Default::default(),
             host_data: Default::default(),
-            _mem: vec![Word::default(); 1 << T],
+            _depth_bits: depth_bits,
+            _mem: vec![Word::default(); 1 << depth_bits],
         }
+    }
+}
+
+impl<const T: usize> TableRam<T> {
+    fn mask(&self) -> usize {
+        (1 << self._depth_bits) - 1
     }
 }
 
@@ -57,10 +76,10 @@ impl<const T: usize> Logic for TableRam<T> {
     fn update(&mut self) {
         // Both reads happen before the write of the same edge (read-before-write).
         if self.read_clock.pos_edge() {
-            self.read_data.next = self._mem[self.read_address.val().index()];
+            self.read_data.next = self._mem[self.read_address.val().index() & self.mask()];
         }
         if self.write_clock.pos_edge() {
-            let at = self.write_address.val().index();
+            let at = self.write_address.val().index() & self.mask();
             self.host_data.next = self._mem[at];
             if self.write_enable.val() {
                 self._mem[at] = self.write_data.val();
@@ -79,18 +98,19 @@ impl<const T: usize> Logic for TableRam<T> {
 reg [{msb}:0] mem [0:{last}];
 
 always @(posedge read_clock) begin
-    read_data <= mem[read_address];
+    read_data <= mem[read_address[{amsb}:0]];
 end
 
 always @(posedge write_clock) begin
-    host_data <= mem[write_address];
+    host_data <= mem[write_address[{amsb}:0]];
     if (write_enable) begin
-        mem[write_address] <= write_data;
+        mem[write_address[{amsb}:0]] <= write_data;
     end
 end
 ",
             msb = entry::BITS - 1,
-            last = (1usize << T) - 1,
+            last = (1usize << self._depth_bits) - 1,
+            amsb = self._depth_bits.max(1) - 1,
         ))
     }
 
@@ -172,6 +192,12 @@ mod tests {
             panic!("custom Verilog expected")
         };
         assert!(v.contains(&format!("reg [{}:0] mem [0:15];", entry::BITS - 1)));
-        assert!(v.contains("host_data <= mem[write_address];"));
+        assert!(v.contains("host_data <= mem[write_address[3:0]];"));
+        let r = TableRam::<4>::with_depth(2);
+        let Verilog::Custom(v) = r.hdl() else {
+            panic!("custom Verilog expected")
+        };
+        assert!(v.contains(&format!("reg [{}:0] mem [0:3];", entry::BITS - 1)));
+        assert!(v.contains("read_data <= mem[read_address[1:0]];"));
     }
 }
