@@ -117,10 +117,10 @@ struct Args {
     /// Masquerading (NAT).
     #[arg(short = 'm', long = "masquerading")]
     masquerading: bool,
-    /// Direct routing (the default; not forwarded by the NIC yet).
+    /// Direct routing (the default): the NIC rewrites the MACs only.
     #[arg(short = 'g', long = "gatewaying")]
     gatewaying: bool,
-    /// IP-in-IP tunnelling (not forwarded by the NIC yet).
+    /// IP-in-IP tunnelling: the host encapsulates the client's packets.
     #[arg(short = 'i', long = "ipip")]
     ipip: bool,
     /// Real server weight, 0..65535.

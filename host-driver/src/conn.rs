@@ -181,8 +181,8 @@ impl NicRoute {
 }
 
 impl NicEntries {
-    /// The entries a connection forwarded by `method` needs, or `None` when the NIC cannot
-    /// forward that method (tunnelling needs IPIP encapsulation, which the NIC does not do).
+    /// The entries a connection forwarded by `method` needs, or `None` when the NIC does not
+    /// forward that method (tunnelling needs IPIP encapsulation, which the host does).
     pub fn for_method(
         method: ForwardMethod,
         id: &ConnKey,
@@ -369,7 +369,7 @@ pub enum ConnError {
 /// Whether the real server's answers to `c` come back through us with the real server as their
 /// source (NAT). A direct-routing server answers the client directly, from the VIP.
 fn has_return_path(c: &Connection) -> bool {
-    c.method != ForwardMethod::Route
+    c.method == ForwardMethod::Masq
 }
 
 /// Connections, the bucket-occupancy shadow of the NIC table, and persistence templates.

@@ -16,8 +16,9 @@
 //!   The entries depend on the forwarding method ([`NicEntries::for_method`]): masquerading
 //!   (NAT) gets a DNAT entry client → VIP and an SNAT entry real server → client; direct
 //!   routing gets one forward entry client → VIP that rewrites only the MACs (the real server
-//!   answers the client directly, from the VIP). Tunnelling is refused (counted in
-//!   `unsupported_method`): the NIC has no IPIP encapsulation. A full table is refused and
+//!   answers the client directly, from the VIP). Tunnelling (IPIP) gets no NIC entry: the
+//!   NIC cannot encapsulate, so the client's frames keep missing and the host sends each one
+//!   to the real server inside an outer IPv4 header ([`crate::tunnel`]). A full table is refused and
 //!   counted (`table_full`, and `table_collisions` when every way of a set the connection's
 //!   entries need is taken).
 //! * Another TCP segment of a known connection (FIN/RST when the NIC hands them over, a miss
@@ -63,6 +64,7 @@ use crate::service::{
     ForwardMethod, Pick, Protocol, RealSpec, ServiceError, ServiceKey, ServiceSpec, Services,
 };
 use crate::state::{self, Dir, Event, TcpState, Timeouts};
+use crate::tunnel::{self, Encapsulated, Tunnel};
 
 mod restore;
 pub use restore::Restored;
@@ -258,6 +260,11 @@ pub struct DaemonConfig {
     /// whether a busy connection is kept.
     #[serde(default = "defaults::activity_reads_per_tick")]
     pub activity_reads_per_tick: usize,
+    /// IP MTU towards tunnelled (IPIP) real servers: a tunnelled packet whose outer packet
+    /// would be longer is fragmented, or answered with ICMP "fragmentation needed" when DF is
+    /// set. At least 576.
+    #[serde(default = "defaults::tunnel_mtu")]
+    pub tunnel_mtu: u16,
 }
 
 mod defaults {
@@ -297,6 +304,10 @@ mod defaults {
     pub fn activity_reads_per_tick() -> usize {
         16_384
     }
+    /// Ethernet's.
+    pub fn tunnel_mtu() -> u16 {
+        1500
+    }
 }
 
 impl DaemonConfig {
@@ -318,6 +329,7 @@ impl DaemonConfig {
             new_conn_rate: defaults::new_conn_rate(),
             new_conn_burst: defaults::new_conn_burst(),
             activity_reads_per_tick: defaults::activity_reads_per_tick(),
+            tunnel_mtu: defaults::tunnel_mtu(),
         }
     }
 }
@@ -342,9 +354,18 @@ pub struct DaemonStats {
     pub table_collisions: u64,
     /// New connections refused because the connection table is full.
     pub table_full: u64,
-    /// New connections refused because their real server's forwarding method (tunnelling) is
-    /// not supported by the NIC.
-    pub unsupported_method: u64,
+    /// Frames sent to tunnelled (IPIP) real servers by the host (outer packets and fragments).
+    pub tunnel_sent: u64,
+    /// Tunnelled packets too big for the MTU, sent as fragments of the outer packet.
+    pub tunnel_fragmented: u64,
+    /// Tunnelled packets too big for the MTU with DF set: dropped, the client sent ICMP
+    /// "fragmentation needed".
+    pub tunnel_frag_needed: u64,
+    /// Tunnelled packets dropped because the real server's MAC was unknown (after a restart);
+    /// an ARP request went out.
+    pub tunnel_no_neighbour: u64,
+    /// Tunnelled frames that could not be encapsulated (not IPv4, over-long).
+    pub tunnel_errors: u64,
     /// UDP frames for a VIP dropped: no UDP service on that port, or a datagram the NIC's fast
     /// path cannot rewrite (a fragment, IP options, a bad header checksum).
     pub udp_not_forwarded: u64,
@@ -502,6 +523,8 @@ pub struct Daemon<B: NicBackend> {
     admission: TokenBucket,
     /// The last poll stopped at its budget: the ring may hold more.
     backlog: bool,
+    /// Identification of the next outer IPIP packet.
+    tunnel_id: u16,
 }
 
 fn build_services(cfg: &DaemonConfig) -> Result<Services, ServiceError> {
@@ -530,6 +553,13 @@ impl<B: NicBackend> Daemon<B> {
             return Err(DaemonError::Config(format!(
                 "{} ports configured, the device has {num_ports}",
                 cfg.ports.len()
+            )));
+        }
+        if cfg.tunnel_mtu < tunnel::MIN_MTU {
+            return Err(DaemonError::Config(format!(
+                "tunnel_mtu {} is below IPv4's minimum of {}",
+                cfg.tunnel_mtu,
+                tunnel::MIN_MTU
             )));
         }
         if let Some(p) = cfg.ports.iter().find(|p| p.prefix > 32) {
@@ -576,6 +606,7 @@ impl<B: NicBackend> Daemon<B> {
             restored: Restored::default(),
             admission: TokenBucket::new(cfg.new_conn_rate, cfg.new_conn_burst),
             backlog: false,
+            tunnel_id: 0,
             cfg,
         };
         d.restore();
@@ -1340,7 +1371,7 @@ impl<B: NicBackend> Daemon<B> {
                 _ => {
                     self.stats.syn_retransmits += 1;
                     self.apply_event(&eid, dir, Event::Syn, now);
-                    self.send(&frame, TxMode::Lookup { port });
+                    self.forward(&eid, &frame, port);
                     return;
                 }
             }
@@ -1387,14 +1418,6 @@ impl<B: NicBackend> Daemon<B> {
             debug!(%vip, "no real server available");
             return;
         };
-        if !pick.method.nic_supported() {
-            self.stats.unsupported_method += 1;
-            if let Some(t) = template {
-                self.conns.release_template(&t);
-            }
-            debug!(real = %pick.real, method = %pick.method, "forwarding method not supported by the NIC, new connection dropped");
-            return;
-        }
         let Some(server_port) = self.port_for(*pick.real.ip()) else {
             self.stats.syn_no_route += 1;
             if let Some(t) = template {
@@ -1444,6 +1467,16 @@ impl<B: NicBackend> Daemon<B> {
             self.conns.by_reply(Protocol::Udp, src, dst).copied()
         };
         let svc = forward.service();
+        let now = self.now();
+        if let Some(id) = known.filter(|id| self.is_tunnelled(id)) {
+            // the host carries every datagram of a tunnelled flow, whatever the NIC's reason
+            let timeout = self.timeouts.udp();
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.expires = c.expires.max(now + timeout);
+            }
+            self.forward(&id, &frame, port);
+            return;
+        }
         let for_us = known.is_some() || self.services.contains(svc);
         if reason != Reason::Miss || !for_us {
             if for_us || self.services.is_vip(udp.dst) {
@@ -1454,7 +1487,6 @@ impl<B: NicBackend> Daemon<B> {
             }
             return;
         }
-        let now = self.now();
         if let Some(id) = known {
             let nic = self.conns.get(&id).and_then(|c| c.nic.clone());
             if let Some(n) = nic {
@@ -1510,6 +1542,18 @@ impl<B: NicBackend> Daemon<B> {
         let now = self.now();
         if let Some(e) = Event::of(tcp.flags) {
             self.apply_event(&id, dir, e, now);
+        }
+        if self.is_tunnelled(&id) {
+            // every segment of a tunnelled connection: the host encapsulates it
+            let timeout = self
+                .conns
+                .get(&id)
+                .map(|c| self.timeouts.conn(id.proto, c.state));
+            if let (Some(c), Some(t)) = (self.conns.get_mut(&id), timeout) {
+                c.expires = c.expires.max(now + t);
+            }
+            self.forward(&id, &frame, port);
+            return;
         }
         if reason == Reason::Miss {
             let nic = self.conns.get(&id).and_then(|c| c.nic.clone());
@@ -1739,7 +1783,9 @@ impl<B: NicBackend> Daemon<B> {
                 d.conns.release_template(&t);
             }
         };
-        let Some(mut nic) = NicEntries::for_method(
+        // A tunnelled connection has no entries (the NIC cannot encapsulate): its frames miss
+        // and the host forwards them.
+        let mut nic = NicEntries::for_method(
             p.method,
             &p.id,
             p.real,
@@ -1747,24 +1793,22 @@ impl<B: NicBackend> Daemon<B> {
             server_side,
             self.conns.index_bits(),
             self.conns.hash_key(),
-        ) else {
-            release(self);
-            self.stats.unsupported_method += 1;
-            return;
-        };
-        match self.conns.assign(&p.id, &mut nic) {
-            Ok(()) => {}
-            Err(ConnError::Exists { .. }) => {
-                release(self);
-                self.stats.syn_retransmits += 1;
-                self.send(&p.frame, TxMode::Lookup { port: p.syn_port });
-                return;
-            }
-            Err(e @ ConnError::Collision { .. }) => {
-                release(self);
-                self.stats.table_collisions = self.conns.collisions();
-                info!(client = %p.id.client, vip = %p.id.vip, real = %p.real, "connection refused: {e}");
-                return;
+        );
+        if let Some(nic) = &mut nic {
+            match self.conns.assign(&p.id, nic) {
+                Ok(()) => {}
+                Err(ConnError::Exists { .. }) => {
+                    release(self);
+                    self.stats.syn_retransmits += 1;
+                    self.send(&p.frame, TxMode::Lookup { port: p.syn_port });
+                    return;
+                }
+                Err(e @ ConnError::Collision { .. }) => {
+                    release(self);
+                    self.stats.table_collisions = self.conns.collisions();
+                    info!(client = %p.id.client, vip = %p.id.vip, real = %p.real, "connection refused: {e}");
+                    return;
+                }
             }
         }
         // A control connection of a helped application (FTP) binds to it; its payload then
@@ -1772,7 +1816,7 @@ impl<B: NicBackend> Daemon<B> {
         // masqueraded TCP connections only): a DR connection's replies never reach us.
         let helpable = p.id.proto == Protocol::Tcp
             && p.method == ForwardMethod::Masq
-            && nic.as_nat().is_some();
+            && nic.as_ref().is_some_and(|n| n.as_nat().is_some());
         let binding = if p.controller.is_none() && helpable {
             match self.apps.bind(ConnCtx {
                 protocol: app::PROTO_TCP,
@@ -1789,22 +1833,24 @@ impl<B: NicBackend> Daemon<B> {
         } else {
             None
         };
-        if let (Some(_), Some(pair)) = (&binding, nic.as_nat_mut()) {
+        if let (Some(_), Some(pair)) = (&binding, nic.as_mut().and_then(|n| n.as_nat_mut())) {
             pair.in_entry.app_bound = true;
             pair.out_entry.app_bound = true;
         }
-        self.take_baselines(&nic);
-        // Return path first: once the client's frames are rewritten, the replies must be too.
-        if let Err(e) = self.write_entries(&nic) {
-            release(self);
-            self.stats.table_write_errors += 1;
-            warn!(error = %e, "table write failed, connection dropped");
-            for (b, _) in nic.entries().rev() {
-                let _ = self.driver.clear_entry(b);
+        if let Some(nic) = &nic {
+            self.take_baselines(nic);
+            // Return path first: once the client's frames are rewritten, the replies must be too.
+            if let Err(e) = self.write_entries(nic) {
+                release(self);
+                self.stats.table_write_errors += 1;
+                warn!(error = %e, "table write failed, connection dropped");
+                for (b, _) in nic.entries().rev() {
+                    let _ = self.driver.clear_entry(b);
+                }
+                return;
             }
-            return;
         }
-        debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, method = %p.method, in_bucket = nic.in_bucket(), out_bucket = ?nic.out_bucket(), "connection installed");
+        debug!(client = %p.id.client, vip = %p.id.vip, real = %p.real, method = %p.method, in_bucket = ?nic.as_ref().map(|n| n.in_bucket()), out_bucket = ?nic.as_ref().and_then(|n| n.out_bucket()), "connection installed");
         // The client's SYN. Without per-entry NIC state the handshake's progress is invisible:
         // the connection is taken as established (its timeout is then ESTABLISHED's).
         // An active-mode FTP data connection starts with the real server's SYN.
@@ -1828,7 +1874,7 @@ impl<B: NicBackend> Daemon<B> {
             id: p.id,
             real: p.real,
             method: p.method,
-            nic: Some(nic),
+            nic,
             state,
             active: state.is_active(),
             expires: now + self.timeouts.conn(p.id.proto, state),
@@ -1847,7 +1893,76 @@ impl<B: NicBackend> Daemon<B> {
                 self.bindings.insert(p.id, b);
             }
         }
-        self.send(&p.frame, TxMode::Lookup { port: p.syn_port });
+        self.forward(&p.id, &p.frame, p.syn_port);
+    }
+
+    /// Whether connection `id` is tunnelled (forwarded by the host, not the NIC).
+    fn is_tunnelled(&self, id: &ConnKey) -> bool {
+        self.conns
+            .get(id)
+            .is_some_and(|c| c.method == ForwardMethod::Tunnel)
+    }
+
+    /// Send a frame of connection `id` that arrived on `port` on its way: back through the NIC
+    /// to be rewritten, or, for a tunnelled connection, encapsulated by us.
+    fn forward(&mut self, id: &ConnKey, frame: &[u8], port: u8) {
+        if self.is_tunnelled(id) {
+            self.tunnel(id, frame, port);
+        } else {
+            self.send(frame, TxMode::Lookup { port });
+        }
+    }
+
+    /// Encapsulate a client's frame of tunnelled connection `id` (it arrived on `port`) and
+    /// send it to the real server, or answer the client that it is too big.
+    fn tunnel(&mut self, id: &ConnKey, frame: &[u8], port: u8) {
+        let Some(real) = self.conns.get(id).map(|c| c.real) else {
+            return;
+        };
+        let Some(sp) = self.port_for(*real.ip()) else {
+            self.stats.syn_no_route += 1;
+            return;
+        };
+        let Some(mac) = self.neighbours.get(real.ip()).map(|n| n.mac) else {
+            // a restarted daemon has not learnt it yet: ask; TCP sends the segment again
+            self.stats.tunnel_no_neighbour += 1;
+            self.send_arp_request(sp, *real.ip());
+            return;
+        };
+        let (ours, theirs) = (self.cfg.ports[sp as usize], self.cfg.ports[port as usize]);
+        let t = Tunnel {
+            icmp_src: theirs.addr,
+            src: ours.addr,
+            dst: *real.ip(),
+            src_mac: ours.mac,
+            dst_mac: mac,
+            mtu: self.cfg.tunnel_mtu,
+        };
+        self.tunnel_id = self.tunnel_id.wrapping_add(1);
+        match tunnel::encapsulate(frame, &t, self.tunnel_id) {
+            Ok(Encapsulated::Frames(frames)) => {
+                if frames.len() > 1 {
+                    self.stats.tunnel_fragmented += 1;
+                }
+                for f in &frames {
+                    if self.send(f, TxMode::Bypass { port: sp }) {
+                        self.stats.tunnel_sent += 1;
+                    }
+                }
+                self.services
+                    .traffic(id.service(), real, 1, frame.len() as u64, 0, 0);
+            }
+            Ok(Encapsulated::TooBig(icmp)) => {
+                self.stats.tunnel_frag_needed += 1;
+                let client_mac = net::parse(frame).map_or(net::BROADCAST, |f| f.eth_src);
+                let icmp = tunnel::ethernet(client_mac, theirs.mac, &icmp);
+                self.send(&icmp, TxMode::Bypass { port });
+            }
+            Err(e) => {
+                self.stats.tunnel_errors += 1;
+                debug!(client = %id.client, error = %e, "frame not tunnelled");
+            }
+        }
     }
 
     /// The port whose subnet holds `ip`.
@@ -3332,7 +3447,7 @@ mod ipvs_tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn direct_routing_installs_one_forward_entry_and_tunnels_are_refused() {
+    async fn direct_routing_installs_one_forward_entry_and_tunnels_none() {
         let (nic, mut d) = setup_without_activity(config(dr_service()));
         d.handle_request(Request::SetTimeouts {
             tcp: 30,
@@ -3342,14 +3457,17 @@ mod ipvs_tests {
         for p in 1..=4 {
             syn(&mut d, &format!("10.0.0.2:{p}"));
         }
-        // rr alternates: the DR server's two SYNs are installed, the tunnel's two refused
-        assert_eq!(d.stats().unsupported_method, 2);
-        assert_eq!(d.connections().len(), 2);
+        // rr alternates: the DR server's two SYNs go back through the NIC, the tunnel's two
+        // are encapsulated by the host and sent as they are
+        assert_eq!(d.connections().len(), 4);
+        assert_eq!(d.stats().tunnel_sent, 2);
         let tx = nic.take_tx();
-        assert_eq!(tx.len(), 2, "only the DR SYNs are re-injected");
+        assert_eq!(tx.len(), 4);
         let c = "10.0.0.2:1";
         let sent = segment(c, VIP, flags(true, false, false, false));
         assert_eq!((tx[0].port, tx[0].bypass, &tx[0].frame), (0, false, &sent));
+        assert_eq!((tx[1].port, tx[1].bypass), (1, true));
+        assert_eq!(tx[1].frame[23], 4, "IP-in-IP");
         let conn = d.connections().get(&id(c)).unwrap().clone();
         assert_eq!(
             (conn.real, conn.method, conn.state),
@@ -3387,7 +3505,11 @@ mod ipvs_tests {
                 ..Default::default()
             }
         );
-        assert_eq!(nic.valid_buckets().len(), 2, "one entry per DR connection");
+        assert_eq!(
+            nic.valid_buckets().len(),
+            2,
+            "one entry per DR connection, none for tunnels"
+        );
         // the real server answers the client directly: nothing maps back to the connection
         assert!(d
             .connections()
@@ -3415,8 +3537,202 @@ mod ipvs_tests {
         d.tick(Instant::now());
         assert!(d.connections().is_empty());
         assert!(nic.valid_buckets().is_empty());
-        assert_eq!(d.stats().connections_expired, 2);
+        assert_eq!(d.stats().connections_expired, 4);
         assert_eq!(d.services().real(svc, conn.real).unwrap().active_conns, 0);
+    }
+
+    /// The outer IPv4 header of a tunnelled frame: checksum valid, our port-1 address to the
+    /// real server, protocol 4; returns the inner packet.
+    fn decapsulate(f: &[u8], real: Ipv4Addr) -> Vec<u8> {
+        let outer = etherparse::Ipv4Slice::from_slice(&f[14..]).unwrap();
+        let h = outer.header().to_header();
+        assert_eq!(h.header_checksum, h.calc_header_checksum());
+        assert_eq!((h.source, h.destination), ([10, 1, 0, 1], real.octets()));
+        assert_eq!(h.protocol, etherparse::IpNumber::IPV4);
+        outer.payload().payload.to_vec()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tunnelled_connection_is_carried_by_the_host_segment_by_segment() {
+        let svc = ServiceConfig::tcp(
+            sa(VIP),
+            Scheduler::Rr,
+            vec![real("10.1.0.3:80", 1, ForwardMethod::Tunnel)],
+        );
+        let mut cfg = config(svc);
+        cfg.tunnel_mtu = 600;
+        let (nic, mut d) = setup(cfg);
+        let c = "10.0.0.2:1";
+        syn(&mut d, c);
+        // no NIC entry: the SYN leaves encapsulated, as it is, towards the real server's MAC
+        assert!(nic.valid_buckets().is_empty());
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1);
+        assert_eq!((tx[0].port, tx[0].bypass), (1, true));
+        assert_eq!(
+            &tx[0].frame[..12],
+            &[[2, 0, 0, 0, 1, 3], P1_MAC].concat()[..]
+        );
+        let sent = segment(c, VIP, flags(true, false, false, false));
+        let ip_len = u16::from_be_bytes([sent[16], sent[17]]) as usize;
+        assert_eq!(
+            decapsulate(&tx[0].frame, Ipv4Addr::new(10, 1, 0, 3)),
+            &sent[14..14 + ip_len]
+        );
+        let conn = d.connections().get(&id(c)).unwrap().clone();
+        assert_eq!(conn.state, TcpState::SynRecv);
+        assert!(conn.nic.is_none());
+        // the client's ACK misses the NIC's table like every segment of it: the host sends it
+        // on and the input-only state machine sees the connection established
+        let ack = segment(c, VIP, flags(false, true, false, false));
+        d.handle_exception(exc(ack.clone(), Reason::Miss, 0));
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1);
+        assert_eq!(
+            decapsulate(&tx[0].frame, Ipv4Addr::new(10, 1, 0, 3)),
+            &ack[14..14 + ip_len]
+        );
+        let conn = d.connections().get(&id(c)).unwrap().clone();
+        assert_eq!(conn.state, TcpState::Established);
+        assert_eq!((d.stats().tunnel_sent, d.stats().entries_repaired), (2, 0));
+        let svc = ServiceKey::tcp(sa(VIP));
+        assert_eq!(d.services().real(svc, conn.real).unwrap().active_conns, 1);
+        // a segment too big for the tunnel with DF set: the client hears "fragmentation
+        // needed" from our port-0 address, with the MTU the tunnel leaves
+        let (s, v) = (sa(c), sa(VIP));
+        let big = |df: bool| {
+            let mut f = net::tcp_frame(
+                CLIENT_MAC,
+                P0_MAC,
+                (*s.ip(), s.port()),
+                (*v.ip(), v.port()),
+                flags(false, true, false, false),
+                1,
+                &[0x5a; 560],
+            );
+            let mut h = etherparse::Ipv4Slice::from_slice(&f[14..])
+                .unwrap()
+                .header()
+                .to_header();
+            h.dont_fragment = df;
+            h.header_checksum = h.calc_header_checksum();
+            f[14..34].copy_from_slice(&h.to_bytes());
+            f
+        };
+        d.handle_exception(exc(big(true), Reason::Miss, 0));
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1);
+        assert_eq!((tx[0].port, tx[0].bypass), (0, true));
+        assert_eq!(&tx[0].frame[..12], &[CLIENT_MAC, P0_MAC].concat()[..]);
+        let icmp = etherparse::Ipv4Slice::from_slice(&tx[0].frame[14..]).unwrap();
+        assert_eq!(icmp.header().source(), [10, 0, 0, 1]);
+        assert_eq!(icmp.header().destination(), [10, 0, 0, 2]);
+        let body = icmp.payload().payload;
+        assert_eq!((body[0], body[1]), (3, 4));
+        assert_eq!(u16::from_be_bytes([body[6], body[7]]), 580);
+        assert_eq!(d.stats().tunnel_frag_needed, 1);
+        // without DF the same segment is split into outer fragments
+        d.handle_exception(exc(big(false), Reason::Miss, 0));
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 2);
+        assert!(tx.iter().all(|t| (t.port, t.bypass) == (1, true)));
+        assert_eq!(d.stats().tunnel_fragmented, 1);
+        // the client's FIN moves it on; its timer runs out like any connection's
+        d.handle_exception(exc(
+            segment(c, VIP, flags(false, true, true, false)),
+            Reason::Miss,
+            0,
+        ));
+        assert_eq!(
+            d.connections().get(&id(c)).unwrap().state,
+            TcpState::FinWait
+        );
+        assert_eq!(d.services().real(svc, conn.real).unwrap().active_conns, 0);
+        tokio::time::advance(Duration::from_secs(121)).await;
+        d.tick(Instant::now());
+        assert!(d.connections().is_empty());
+        assert_eq!(d.stats().connections_expired, 1);
+        // a frame claiming to be the connection's but cut short is counted, not sent
+        syn(&mut d, "10.0.0.2:2");
+        nic.take_tx();
+        let mut bad = segment("10.0.0.2:2", VIP, flags(false, true, false, false));
+        bad[16..18].copy_from_slice(&2000u16.to_be_bytes()); // total length past the frame
+        d.handle_exception(exc(bad, Reason::Miss, 0));
+        assert!(nic.take_tx().is_empty());
+        assert_eq!(d.stats().malformed, 1);
+    }
+
+    /// A tunnelled connection has nothing in the NIC: a restarted daemon gets it back from its
+    /// snapshot and carries on tunnelling it.
+    #[tokio::test(start_paused = true)]
+    async fn a_tunnelled_connection_survives_a_restart_through_the_snapshot() {
+        let dir = std::env::temp_dir().join(format!("vsnic-tunnel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let state = dir.join("state.json");
+        let _ = std::fs::remove_file(&state);
+        let mut cfg = config(ServiceConfig::tcp(
+            sa(VIP),
+            Scheduler::Rr,
+            vec![real("10.1.0.3:80", 1, ForwardMethod::Tunnel)],
+        ));
+        cfg.state_file = Some(state.clone());
+        let (nic, mut d) = setup(cfg.clone());
+        let c = "10.0.0.2:1";
+        syn(&mut d, c);
+        let ack = segment(c, VIP, flags(false, true, false, false));
+        d.handle_exception(exc(ack.clone(), Reason::Miss, 0));
+        d.save_state(Instant::now(), true);
+        nic.take_tx();
+        let mut d2 = reopen(&nic, d, cfg.clone());
+        let r = d2.restored();
+        assert_eq!((r.connections, r.from_snapshot), (1, 1));
+        let conn = d2.connections().get(&id(c)).unwrap();
+        assert_eq!(
+            (conn.real, conn.method, conn.state),
+            (
+                sa("10.1.0.3:80"),
+                ForwardMethod::Tunnel,
+                TcpState::Established
+            )
+        );
+        assert_eq!(
+            d2.services()
+                .real(ServiceKey::tcp(sa(VIP)), sa("10.1.0.3:80"))
+                .unwrap()
+                .active_conns,
+            1
+        );
+        // the real server's MAC is asked for again at once; a segment before the answer is
+        // dropped (TCP sends it again) and counted
+        let is_arp =
+            |t: &crate::backend::fake::TxFrame| t.port == 1 && t.frame[12..14] == [0x08, 0x06];
+        assert!(nic.take_tx().iter().any(is_arp));
+        d2.handle_exception(exc(ack.clone(), Reason::Miss, 0));
+        assert!(nic.take_tx().iter().all(is_arp));
+        assert_eq!(d2.stats().tunnel_no_neighbour, 1);
+        // once it answers, segments are tunnelled as before
+        let arp = Arp {
+            op: ArpOp::Request,
+            sender_mac: P1_MAC,
+            sender_ip: "10.1.0.1".parse().unwrap(),
+            target_mac: [0; 6],
+            target_ip: Ipv4Addr::new(10, 1, 0, 3),
+        };
+        d2.handle_exception(exc(
+            net::arp_reply(&arp, [2, 0, 0, 0, 1, 3]),
+            Reason::NonIpv4,
+            1,
+        ));
+        d2.handle_exception(exc(ack, Reason::Miss, 0));
+        let tx = nic.take_tx();
+        assert_eq!(tx.len(), 1);
+        assert_eq!(tx[0].frame[23], 4, "IP-in-IP");
+        assert_eq!(d2.stats().tunnel_sent, 1);
+        // without the snapshot the connection is gone (nothing in the NIC to rebuild it from)
+        std::fs::remove_file(&state).unwrap();
+        let d3 = reopen(&nic, d2, cfg);
+        assert_eq!(d3.restored().connections, 0);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod service;
 pub mod signals;
 pub mod simcfg;
 pub mod state;
+pub mod tunnel;
 
 pub use backend::{BackendError, DmaBuf, NicBackend};
 pub use daemon::{Daemon, DaemonConfig, DaemonStats, PortConfig};

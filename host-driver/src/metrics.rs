@@ -196,9 +196,29 @@ pub fn render(
             d.table_full,
         ),
         (
-            "daemon_unsupported_method_total",
-            "New connections refused: tunnelling not supported by the NIC.",
-            d.unsupported_method,
+            "daemon_tunnel_sent_total",
+            "Frames sent to tunnelled (IPIP) real servers by the host.",
+            d.tunnel_sent,
+        ),
+        (
+            "daemon_tunnel_fragmented_total",
+            "Tunnelled packets over the tunnel MTU sent as outer fragments.",
+            d.tunnel_fragmented,
+        ),
+        (
+            "daemon_tunnel_frag_needed_total",
+            "Tunnelled packets over the tunnel MTU with DF: ICMP fragmentation needed sent.",
+            d.tunnel_frag_needed,
+        ),
+        (
+            "daemon_tunnel_no_neighbour_total",
+            "Tunnelled packets dropped while the real server's MAC was unknown.",
+            d.tunnel_no_neighbour,
+        ),
+        (
+            "daemon_tunnel_errors_total",
+            "Tunnelled frames that could not be encapsulated.",
+            d.tunnel_errors,
         ),
         (
             "daemon_udp_not_forwarded_total",

@@ -108,8 +108,8 @@ pub enum ForwardMethod {
     /// Direct routing (`-g`, ipvsadm's default): the NIC rewrites the MACs only; the real
     /// server answers the client directly.
     Route,
-    /// IP-in-IP tunnelling (`-i`). Stored; the NIC cannot forward it (it has no IPIP
-    /// encapsulation).
+    /// IP-in-IP tunnelling (`-i`): the host encapsulates the client's packets (the NIC has no
+    /// encapsulation stage, see [`crate::tunnel`]); the real server answers the client directly.
     Tunnel,
 }
 
@@ -130,8 +130,8 @@ impl ForwardMethod {
             ForwardMethod::Tunnel => "-i",
         }
     }
-    /// Whether the NIC can carry connections of this method today (see
-    /// [`crate::conn::NicEntries::for_method`]).
+    /// Whether the NIC forwards connections of this method itself (see
+    /// [`crate::conn::NicEntries::for_method`]); tunnelled ones are forwarded by the host.
     pub fn nic_supported(self) -> bool {
         matches!(self, ForwardMethod::Masq | ForwardMethod::Route)
     }
@@ -796,7 +796,7 @@ mod tests {
             s.add_real(key, r),
             Err(ServiceError::BadThresholds { .. })
         ));
-        // DR and tunnel real servers are stored (the daemon refuses their connections)
+        // DR and tunnel real servers are stored
         let mut r = rs("10.1.0.2:80", 1);
         r.method = ForwardMethod::Route;
         s.add_real(key, r).unwrap();

@@ -11,10 +11,11 @@
 //! both directions afterwards, still goes through the NIC's fast path, rewritten, while the
 //! refused clients' traffic is not forwarded.
 //!
-//! A third test runs a direct-routing TCP service and a UDP (NAT) service: the clients' SYNs
-//! leave on the real server's port with only the MACs changed; each UDP flow's first datagram
-//! is installed by the host and re-injected, its second datagram and the server's answer take
-//! the NIC's fast path, rewritten with valid checksums.
+//! A third test runs a direct-routing TCP service, an IPIP-tunnelled one and a UDP (NAT)
+//! service: the DR clients' SYNs leave on the real server's port with only the MACs changed;
+//! the tunnelled clients' segments all reach the host and leave encapsulated; each UDP flow's
+//! first datagram is installed by the host and re-injected, its second datagram and the
+//! server's answer take the NIC's fast path, rewritten with valid checksums.
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -611,12 +612,47 @@ fn udp_flow(f: &[u8]) -> Option<Datagram> {
     ))
 }
 
+/// Client `k`'s SYN (or, `second`, its next segment with data) to the tunnelled VIP:8080.
+fn tunnel_segment(k: u16, second: bool) -> Vec<u8> {
+    let ((a, p), mac) = client(k);
+    let flags = TcpFlags {
+        syn: !second,
+        ack: second,
+        ..Default::default()
+    };
+    let data: &[u8] = if second {
+        b"GET / HTTP/1.0\r\n\r\n"
+    } else {
+        b""
+    };
+    let seq = 7000 + k as u32 + second as u32;
+    net::tcp_frame(mac, P0_MAC, (a, p + 2000), (VIP, 8080), flags, seq, data)
+}
+
+/// The inner packet of an IP-in-IP frame to the real server, its outer header checked.
+fn decapsulated(f: &[u8]) -> Option<Vec<u8>> {
+    let ip = etherparse::Ipv4Slice::from_slice(f.get(14..)?).ok()?;
+    let h = ip.header().to_header();
+    if h.protocol != etherparse::IpNumber::IPV4 {
+        return None;
+    }
+    assert_eq!(
+        h.calc_header_checksum(),
+        h.header_checksum,
+        "outer checksum"
+    );
+    assert_eq!((h.source, h.destination), ([10, 1, 0, 1], REAL.octets()));
+    assert_eq!((&f[..6], &f[6..12]), (&REAL_MAC[..], &P1_MAC[..]));
+    Some(ip.payload().payload.to_vec())
+}
+
 /// Direct routing and UDP through the simulated NIC. A DR service on VIP:80: each client's
 /// SYN must leave on the real server's port with only the MACs changed (destination = the
 /// real server's MAC learned by ARP, source = our port's MAC), every other byte as the client
 /// sent it. A UDP service on VIP:53 (NAT): each flow's first datagram reaches the host, which
 /// installs the pair and re-injects it; the flow's second datagram and the server's answer
-/// take the NIC's fast path, rewritten with valid checksums.
+/// take the NIC's fast path, rewritten with valid checksums. A tunnelled service on VIP:8080:
+/// each client's SYN and next segment reach the host and leave encapsulated (IP-in-IP).
 #[test]
 fn direct_routing_and_udp_through_the_simulated_nic() {
     let t0 = Instant::now();
@@ -636,6 +672,15 @@ scheduler = "rr"
 addr = "10.1.0.2:80"
 weight = 1
 method = "route"
+
+[[services]]
+vip = "10.0.0.100:8080"
+scheduler = "rr"
+
+[[services.reals]]
+addr = "10.1.0.2:8080"
+weight = 1
+method = "tunnel"
 
 [[services]]
 vip = "10.0.0.100:53"
@@ -664,6 +709,9 @@ method = "masq"
                 p0.push((second + ms, q(2)));
                 let answer = datagram((REAL_MAC, P1_MAC), (REAL, 53), addr, &[b'a', k as u8]);
                 p1.push((second + ms, answer));
+                let ms = Duration::from_millis(4 * k as u64 + 1);
+                p0.push((FIRST_SYN + ms, tunnel_segment(k, false)));
+                p0.push((second + ms, tunnel_segment(k, true)));
             }
             pcap_attachments(dir, p0, p1)
         },
@@ -685,14 +733,18 @@ method = "masq"
         let syns_out = out1.iter().filter(|f| is_syn_out(f)).count();
         let udp_out = out1.iter().filter(|f| udp_flow(f).is_some()).count();
         let udp_back = out0.iter().filter(|f| udp_flow(f).is_some()).count();
-        if syns_out >= FLOWS as usize && udp_out >= 2 * FLOWS as usize && udp_back >= FLOWS as usize
+        let tunnelled = out1.iter().filter(|f| f.get(23) == Some(&4)).count();
+        if syns_out >= FLOWS as usize
+            && udp_out >= 2 * FLOWS as usize
+            && udp_back >= FLOWS as usize
+            && tunnelled >= 2 * FLOWS as usize
         {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(stat(&st, "table_collisions"), 0, "{st}");
-    assert_eq!(stat(&st, "connections_created"), 2 * FLOWS as u64, "{st}");
+    assert_eq!(stat(&st, "connections_created"), 3 * FLOWS as u64, "{st}");
 
     // DR: the SYN as the client sent it, only the MACs changed, out of port 1
     for (k, want) in syns.iter().enumerate() {
@@ -723,11 +775,32 @@ method = "masq"
             "the answer to flow {k} from the VIP: {to_client:?}"
         );
     }
-    // only the first datagram of each flow reached the host; the rest took the fast path
-    assert_eq!(stat(&st, "miss"), FLOWS as u64, "{st}");
+    // only the first datagram of each flow reached the host, the rest took the fast path;
+    // the other misses are the tunnelled connections' second segments
+    assert_eq!(stat(&st, "miss"), 2 * FLOWS as u64, "{st}");
     assert_eq!(stat(&st, "segments_reinjected"), 0, "{st}");
     assert_eq!(stat(&st, "udp_not_forwarded"), 0, "{st}");
-    assert_eq!(stat(&st, "unsupported_method"), 0, "{st}");
+
+    // IPIP: both segments of each tunnelled connection reached the host (no NIC entry) and
+    // left on port 1 inside an outer header from our port-1 address, the inner packet intact
+    let tunnelled: Vec<Vec<u8>> = out1.iter().filter_map(|f| decapsulated(f)).collect();
+    for k in 0..FLOWS {
+        for second in [false, true] {
+            let f = tunnel_segment(k, second);
+            let len = u16::from_be_bytes([f[16], f[17]]) as usize;
+            let n = tunnelled
+                .iter()
+                .filter(|t| t[..] == f[14..14 + len])
+                .count();
+            assert_eq!(
+                n, 1,
+                "client {k}'s segment (second: {second}) tunnelled once"
+            );
+        }
+    }
+    assert_eq!(tunnelled.len(), 2 * FLOWS as usize);
+    assert_eq!(stat(&st, "tunnel_sent"), 2 * FLOWS as u64, "{st}");
+    assert_eq!(stat(&st, "tunnel_no_neighbour"), 0, "{st}");
 
     // listed: DR connections with their method, UDP ones in state UDP
     let listing = ok(s, &["-L", "-n", "-c"]);
@@ -744,5 +817,13 @@ method = "masq"
         .iter()
         .filter(|r| r[0] == "UDP" && r[2] == "UDP" && r[5] == "10.1.0.2:53" && r.len() == 6)
         .count();
-    assert_eq!((dr, udp), (FLOWS as usize, FLOWS as usize), "{listing}");
+    let tun = rows
+        .iter()
+        .filter(|r| r[0] == "TCP" && r[5] == "10.1.0.2:8080" && r.get(6) == Some(&"Tunnel"))
+        .count();
+    assert_eq!(
+        (dr, udp, tun),
+        (FLOWS as usize, FLOWS as usize, FLOWS as usize),
+        "{listing}"
+    );
 }

@@ -5,6 +5,9 @@
 //! ended, or was never installed) and dropped; entries without a snapshot record are taken as
 //! established connections with a fresh timeout.
 //!
+//! Tunnelled connections have no entries (the host forwards them): they come back from the
+//! snapshot alone, and their real servers are asked for their MACs again.
+//!
 //! What is rebuilt, per pair of entries (the DNAT entry client → VIP and its SNAT partner real
 //! server → client, each in the bucket its key hashes to; TCP or UDP by the key's protocol),
 //! and per forward entry whose key's destination is a configured service's VIP:port (a
@@ -190,6 +193,48 @@ impl<B: NicBackend> Daemon<B> {
                 {
                     r.bindings += 1;
                 }
+            }
+        }
+
+        // Tunnelled connections have no entries: the snapshot is all there is of them. Their
+        // real servers' MACs are asked for again now, before their next frames.
+        let mut ask: Vec<std::net::Ipv4Addr> = Vec::new();
+        for rec in snapshot.iter().flat_map(|s| &s.connections) {
+            let ms = rec.expires_in_ms;
+            if rec.method != ForwardMethod::Tunnel
+                || !self.services.contains(rec.id.service())
+                || left(ms).is_zero()
+            {
+                continue;
+            }
+            let c = Connection {
+                id: rec.id,
+                real: rec.real,
+                method: ForwardMethod::Tunnel,
+                nic: None,
+                state: rec.state,
+                active: rec.state.is_active(),
+                expires: now + left(ms),
+                template: rec.template,
+                controller: None,
+                controlled: 0,
+                isn: rec.isn,
+            };
+            if let Err(err) = self.conns.insert(c) {
+                warn!(%err, client = %rec.id.client, vip = %rec.id.vip, "restore: tunnelled connection not taken");
+                continue;
+            }
+            r.connections += 1;
+            r.from_snapshot += 1;
+            self.services
+                .conn_opened(rec.id.service(), rec.real, rec.state.is_active());
+            if !ask.contains(rec.real.ip()) {
+                ask.push(*rec.real.ip());
+            }
+        }
+        for ip in ask {
+            if let Some(port) = self.port_for(ip) {
+                self.send_arp_request(port, ip);
             }
         }
 
