@@ -599,21 +599,26 @@ impl<B: NicBackend> Driver<B> {
         let t = self.bases.table;
         // the read replaces the staging words: until all are read back, they are unknown
         self.staged = None;
-        self.backend
-            .write32(t + table::CMD, table::CMD_READ | index)?;
+        // the command and the word holding the valid bit in one transaction; the rest only
+        // for a valid entry (most buckets of a table being loaded are empty)
         let valid_word = entry::VALID.start / 32;
+        let data = |i: usize| t + table::DATA0 + 4 * i as u32;
         let mut words = [0u32; entry::WORDS];
-        words[valid_word] = self
-            .backend
-            .read32(t + table::DATA0 + 4 * valid_word as u32)?;
+        self.backend.transact(
+            &[(t + table::CMD, table::CMD_READ | index)],
+            &[data(valid_word)],
+            std::slice::from_mut(&mut words[valid_word]),
+        )?;
         if get_bits(&words, entry::VALID) == 0 {
             self.shadow[index as usize] = [0; entry::WORDS];
             return Ok(None);
         }
-        for (i, w) in words.iter_mut().enumerate() {
-            if i != valid_word {
-                *w = self.backend.read32(t + table::DATA0 + 4 * i as u32)?;
-            }
+        let rest: Vec<usize> = (0..entry::WORDS).filter(|&i| i != valid_word).collect();
+        let offsets: Vec<u32> = rest.iter().map(|&i| data(i)).collect();
+        let mut got = vec![0u32; rest.len()];
+        self.backend.transact(&[], &offsets, &mut got)?;
+        for (&i, w) in rest.iter().zip(got) {
+            words[i] = w;
         }
         self.staged = Some(words);
         let e = Entry::from_words(&words).ok_or(DriverError::BadEntry(index))?;
@@ -639,12 +644,13 @@ impl<B: NicBackend> Driver<B> {
         }
         let t = self.bases.table;
         self.staged = None;
-        self.backend
-            .write32(t + table::CMD, table::CMD_READ | index)?;
+        let reads: [u32; activity::WORDS] = std::array::from_fn(|i| t + table::ACT0 + 4 * i as u32);
         let mut words = [0u32; activity::WORDS];
-        for (i, w) in words.iter_mut().enumerate() {
-            *w = self.backend.read32(t + table::ACT0 + 4 * i as u32)?;
-        }
+        self.backend.transact(
+            &[(t + table::CMD, table::CMD_READ | index)],
+            &reads,
+            &mut words,
+        )?;
         Ok(Activity::from_words(&words))
     }
 

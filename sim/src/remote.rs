@@ -28,6 +28,10 @@
 //! | 7 DMA_READ | `u64` id, `u64` offset, `u32` length | the bytes |
 //! | 8 DMA_WRITE | `u64` id, `u64` offset, the bytes | — |
 //! | 9 STATS | — | [`STATS_WORDS`] × `u64` ([`encode_stats`]) |
+//! | 10 TRANSACT | `u32` w, w × (`u32` offset, `u32` value), `u32` r, r × `u32` offset | r × `u32` value |
+//!
+//! TRANSACT does its writes, then its reads, in order under one lock of the simulator: a table
+//! read command and the words it loads in one round trip.
 
 use crate::nic::{SimStats, NUM_PORTS};
 use crate::runner::Simulator;
@@ -39,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Protocol version (both hellos carry it).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Largest message accepted (a DMA read or write of a whole ring slot and more).
 pub const MAX_MESSAGE: usize = 1 << 20;
 /// Largest DMA buffer a client may allocate.
@@ -56,6 +60,9 @@ const DMA_ALLOC: u8 = 6;
 const DMA_READ: u8 = 7;
 const DMA_WRITE: u8 = 8;
 const STATS: u8 = 9;
+const TRANSACT: u8 = 10;
+/// Most register accesses of one BURST or TRANSACT.
+const MAX_ACCESSES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
@@ -347,7 +354,7 @@ fn handle(
         }
         BURST => {
             let n = c.u32().ok_or_else(bad)? as usize;
-            let mut writes = Vec::with_capacity(n.min(1024));
+            let mut writes = Vec::with_capacity(n.min(MAX_ACCESSES));
             for _ in 0..n {
                 let off = reg(c.u32().ok_or_else(bad)?)?;
                 writes.push((off, c.u32().ok_or_else(bad)?));
@@ -355,6 +362,33 @@ fn handle(
             sim.with_nic(|nic| {
                 for (off, v) in writes {
                     nic.write32(off, v);
+                }
+            });
+        }
+        TRANSACT => {
+            let n = c.u32().ok_or_else(bad)? as usize;
+            if n > MAX_ACCESSES {
+                return Err(format!("{n} writes in one transaction"));
+            }
+            let mut writes = Vec::with_capacity(n);
+            for _ in 0..n {
+                let off = reg(c.u32().ok_or_else(bad)?)?;
+                writes.push((off, c.u32().ok_or_else(bad)?));
+            }
+            let n = c.u32().ok_or_else(bad)? as usize;
+            if n > MAX_ACCESSES {
+                return Err(format!("{n} reads in one transaction"));
+            }
+            let mut reads = Vec::with_capacity(n);
+            for _ in 0..n {
+                reads.push(reg(c.u32().ok_or_else(bad)?)?);
+            }
+            sim.with_nic(|nic| {
+                for (off, v) in writes {
+                    nic.write32(off, v);
+                }
+                for off in reads {
+                    out.extend_from_slice(&nic.read32(off).to_le_bytes());
                 }
             });
         }
@@ -498,6 +532,35 @@ impl RemoteDevice {
         self.call(&r).map(drop)
     }
 
+    /// Register writes, then reads into `out` (one per offset of `reads`), in order under one
+    /// lock of the simulator (one message).
+    pub fn transact(
+        &self,
+        writes: &[(u32, u32)],
+        reads: &[u32],
+        out: &mut [u32],
+    ) -> Result<(), RemoteError> {
+        assert_eq!(reads.len(), out.len(), "one result word per read");
+        let mut r = vec![TRANSACT];
+        r.extend_from_slice(&(writes.len() as u32).to_le_bytes());
+        for (off, val) in writes {
+            r.extend_from_slice(&off.to_le_bytes());
+            r.extend_from_slice(&val.to_le_bytes());
+        }
+        r.extend_from_slice(&(reads.len() as u32).to_le_bytes());
+        for off in reads {
+            r.extend_from_slice(&off.to_le_bytes());
+        }
+        let v = self.call(&r)?;
+        if v.len() != 4 * out.len() {
+            return Err(RemoteError::Malformed);
+        }
+        for (w, b) in out.iter_mut().zip(v.chunks_exact(4)) {
+            *w = u32::from_le_bytes(b.try_into().expect("4 bytes"));
+        }
+        Ok(())
+    }
+
     /// (buffer id, IOVA).
     pub fn dma_alloc(&self, len: usize) -> Result<(u64, u64), RemoteError> {
         let mut r = vec![DMA_ALLOC];
@@ -566,6 +629,12 @@ mod tests {
         assert_eq!(dev.read32(regs::VERSION).unwrap() >> 16, 1);
         assert_eq!(dev.read32(id::DESIGN_ID).unwrap(), id::DESIGN_ID_VALUE);
         assert!(matches!(dev.read32(3), Err(RemoteError::Refused(_))));
+        // a transaction: a staging word written, then read back beside a constant register
+        let stage = regs::table::BASE + regs::table::DATA0 + 8;
+        let mut got = [0u32; 2];
+        dev.transact(&[(stage, 0x1234_5678)], &[stage, id::DESIGN_ID], &mut got)
+            .unwrap();
+        assert_eq!(got, [0x1234_5678, id::DESIGN_ID_VALUE]);
         let (buf, iova) = dev.dma_alloc(4096).unwrap();
         dev.dma_write(buf, 100, &[1, 2, 3]).unwrap();
         let mut out = [0u8; 3];
@@ -629,6 +698,8 @@ mod tests {
             &[READ32][..],
             &[42],
             &[BURST, 5, 0, 0, 0, 1],
+            &[TRANSACT, 0, 0, 0, 0, 1, 0, 0, 0],
+            &[TRANSACT, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0],
             &[DMA_ALLOC, 0, 0, 0, 0, 0, 0, 0, 0],
         ] {
             assert!(

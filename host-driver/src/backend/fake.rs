@@ -562,6 +562,25 @@ impl NicBackend for FakeNic {
         Ok(())
     }
 
+    fn transact(
+        &self,
+        writes: &[(u32, u32)],
+        reads: &[u32],
+        out: &mut [u32],
+    ) -> Result<(), BackendError> {
+        self.check_open()?;
+        let mut s = self.lock();
+        for &(off, val) in writes {
+            check_reg(off)?;
+            s.write(off, val);
+        }
+        for (w, &off) in out.iter_mut().zip(reads) {
+            check_reg(off)?;
+            *w = s.read(off);
+        }
+        Ok(())
+    }
+
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
         self.check_open()?;
         if len == 0 || len > 64 << 20 {

@@ -49,6 +49,21 @@ pub trait NicBackend: Send + Sync + 'static {
             .iter()
             .try_for_each(|&(off, val)| self.write32(off, val))
     }
+    /// Register writes, then reads into `out` (one word per offset of `reads`), in order: a
+    /// table read command and the words it loads. Backends that can do them under one lock or
+    /// one round trip override it; on an error, an unknown prefix of the accesses has been done.
+    fn transact(
+        &self,
+        writes: &[(u32, u32)],
+        reads: &[u32],
+        out: &mut [u32],
+    ) -> Result<(), BackendError> {
+        self.write32_burst(writes)?;
+        for (w, &off) in out.iter_mut().zip(reads) {
+            *w = self.read32(off)?;
+        }
+        Ok(())
+    }
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError>;
     fn dma_read(&self, buf: &DmaBuf, off: usize, out: &mut [u8]) -> Result<(), BackendError>;
     fn dma_write(&self, buf: &DmaBuf, off: usize, data: &[u8]) -> Result<(), BackendError>;

@@ -57,6 +57,25 @@ impl NicBackend for SimBackend {
         Ok(())
     }
 
+    fn transact(
+        &self,
+        writes: &[(u32, u32)],
+        reads: &[u32],
+        out: &mut [u32],
+    ) -> Result<(), BackendError> {
+        writes.iter().try_for_each(|&(off, _)| check(off))?;
+        reads.iter().try_for_each(|&off| check(off))?;
+        self.sim.with_nic(|n| {
+            for &(off, val) in writes {
+                n.write32(off, val);
+            }
+            for (w, &off) in out.iter_mut().zip(reads) {
+                *w = n.read32(off);
+            }
+        });
+        Ok(())
+    }
+
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
         if len == 0 || len > 1 << 30 {
             return Err(BackendError::Invalid(format!("DMA buffer of {len} bytes")));

@@ -75,6 +75,17 @@ impl NicBackend for SimdBackend {
             .map_err(|e| err("register burst", e))
     }
 
+    fn transact(
+        &self,
+        writes: &[(u32, u32)],
+        reads: &[u32],
+        out: &mut [u32],
+    ) -> Result<(), BackendError> {
+        self.dev
+            .transact(writes, reads, out)
+            .map_err(|e| err("register transaction", e))
+    }
+
     fn dma_alloc(&self, len: usize) -> Result<DmaBuf, BackendError> {
         let (id, iova) = self
             .dev
