@@ -1470,10 +1470,7 @@ impl<B: NicBackend> Daemon<B> {
         let now = self.now();
         if let Some(id) = known.filter(|id| self.is_tunnelled(id)) {
             // the host carries every datagram of a tunnelled flow, whatever the NIC's reason
-            let timeout = self.timeouts.udp();
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.expires = c.expires.max(now + timeout);
-            }
+            self.rearm(&id, now);
             self.forward(&id, &frame, port);
             return;
         }
@@ -1496,10 +1493,7 @@ impl<B: NicBackend> Daemon<B> {
                 }
                 self.stats.entries_repaired += 1;
             }
-            let timeout = self.timeouts.udp();
-            if let Some(c) = self.conns.get_mut(&id) {
-                c.expires = c.expires.max(now + timeout);
-            }
+            self.rearm(&id, now);
             self.stats.segments_reinjected += 1;
             self.send(&frame, TxMode::Lookup { port });
             return;
@@ -1510,6 +1504,14 @@ impl<B: NicBackend> Daemon<B> {
             return;
         }
         self.new_connection(forward, frame, port, eth_src, now);
+    }
+
+    /// A frame of connection `id` seen by the host at `now`: its timer runs at least its
+    /// state's timeout from now.
+    fn rearm(&mut self, id: &ConnKey, now: Instant) {
+        if let Some(c) = self.conns.get_mut(id) {
+            c.expires = c.expires.max(now + self.timeouts.conn(id.proto, c.state));
+        }
     }
 
     /// Write all of a connection's NIC entries (the return path first).
@@ -1545,13 +1547,7 @@ impl<B: NicBackend> Daemon<B> {
         }
         if self.is_tunnelled(&id) {
             // every segment of a tunnelled connection: the host encapsulates it
-            let timeout = self
-                .conns
-                .get(&id)
-                .map(|c| self.timeouts.conn(id.proto, c.state));
-            if let (Some(c), Some(t)) = (self.conns.get_mut(&id), timeout) {
-                c.expires = c.expires.max(now + t);
-            }
+            self.rearm(&id, now);
             self.forward(&id, &frame, port);
             return;
         }
@@ -1896,11 +1892,12 @@ impl<B: NicBackend> Daemon<B> {
         self.forward(&p.id, &p.frame, p.syn_port);
     }
 
-    /// Whether connection `id` is tunnelled (forwarded by the host, not the NIC).
+    /// Whether connection `id` is tunnelled: its method is one the NIC does not forward, so
+    /// the host does.
     fn is_tunnelled(&self, id: &ConnKey) -> bool {
         self.conns
             .get(id)
-            .is_some_and(|c| c.method == ForwardMethod::Tunnel)
+            .is_some_and(|c| !c.method.nic_supported())
     }
 
     /// Send a frame of connection `id` that arrived on `port` on its way: back through the NIC

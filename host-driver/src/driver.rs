@@ -613,13 +613,9 @@ impl<B: NicBackend> Driver<B> {
             self.shadow[index as usize] = [0; entry::WORDS];
             return Ok(None);
         }
-        let rest: Vec<usize> = (0..entry::WORDS).filter(|&i| i != valid_word).collect();
-        let offsets: Vec<u32> = rest.iter().map(|&i| data(i)).collect();
-        let mut got = vec![0u32; rest.len()];
-        self.backend.transact(&[], &offsets, &mut got)?;
-        for (&i, w) in rest.iter().zip(got) {
-            words[i] = w;
-        }
+        // all words (the valid one again: the registers hold what the command loaded)
+        let offsets: [u32; entry::WORDS] = std::array::from_fn(data);
+        self.backend.transact(&[], &offsets, &mut words)?;
         self.staged = Some(words);
         let e = Entry::from_words(&words).ok_or(DriverError::BadEntry(index))?;
         self.shadow[index as usize] = words;

@@ -553,13 +553,7 @@ impl NicBackend for FakeNic {
     }
 
     fn write32_burst(&self, writes: &[(u32, u32)]) -> Result<(), BackendError> {
-        self.check_open()?;
-        let mut s = self.lock();
-        for &(off, val) in writes {
-            check_reg(off)?;
-            s.write(off, val);
-        }
-        Ok(())
+        self.transact(writes, &[], &mut [])
     }
 
     fn transact(

@@ -48,13 +48,7 @@ impl NicBackend for SimBackend {
     }
 
     fn write32_burst(&self, writes: &[(u32, u32)]) -> Result<(), BackendError> {
-        writes.iter().try_for_each(|&(off, _)| check(off))?;
-        self.sim.with_nic(|n| {
-            for &(off, val) in writes {
-                n.write32(off, val);
-            }
-        });
-        Ok(())
+        self.transact(writes, &[], &mut [])
     }
 
     fn transact(

@@ -85,7 +85,6 @@ impl<B: NicBackend> Daemon<B> {
         let placed = |k: &FlowKey, b: u32| geometry.set_of_bucket(b) == geometry.set_of(k, &hkey);
         let mut r = Restored::default();
         let mut used: HashSet<u32> = HashSet::new();
-        let mut restored: Vec<ConnKey> = Vec::new();
 
         let proto_of = |n: u8| match n {
             conn::PROTO_TCP => Some(Protocol::Tcp),
@@ -173,7 +172,6 @@ impl<B: NicBackend> Daemon<B> {
                 continue;
             }
             used.extend(nic.entries().map(|(b, _)| b));
-            restored.push(id);
             r.connections += 1;
             if rec.is_some() {
                 r.from_snapshot += 1;
