@@ -242,20 +242,42 @@ async fn client(stream: UnixStream, daemon: mpsc::Sender<ControlMsg>) {
 pub enum ClientError {
     #[error("cannot talk to the daemon at {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("the daemon at {path} did not answer within {} s", .after.as_secs_f64())]
+    Timeout { path: PathBuf, after: Duration },
     #[error("bad response from the daemon: {0}")]
     Protocol(String),
 }
 
-/// Send one request and wait for its response (blocking; what `vsnicadm` uses).
+/// How long [`call`] waits for the answer.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Send one request and wait for its response, at most [`CALL_TIMEOUT`] (blocking; what
+/// `vsnicadm` uses).
 pub fn call(path: &Path, request: &Request) -> Result<Response, ClientError> {
-    let io_err = |source| ClientError::Io {
-        path: path.to_owned(),
-        source,
+    call_within(path, request, CALL_TIMEOUT)
+}
+
+/// Send one request and wait at most `timeout` for its response (a daemon on the bundled
+/// simulator runs thousands of times slower than on a NIC).
+pub fn call_within(
+    path: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> Result<Response, ClientError> {
+    let io_err = |source: io::Error| match source.kind() {
+        // what a read past SO_RCVTIMEO returns (EAGAIN), said plainly
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout {
+            path: path.to_owned(),
+            after: timeout,
+        },
+        _ => ClientError::Io {
+            path: path.to_owned(),
+            source,
+        },
     };
     let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(io_err)?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(io_err)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
+    stream.set_write_timeout(Some(timeout)).map_err(io_err)?;
     let mut line = serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(io_err)?;
@@ -449,6 +471,24 @@ mod tests {
         drop(l);
         // a stale socket (nobody listening) is replaced
         bind(&path).unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    /// A daemon that takes the request and never answers: the caller is told so plainly once
+    /// the timeout has passed (not "Resource temporarily unavailable").
+    #[test]
+    fn a_silent_daemon_is_a_timeout() {
+        let path = temp_socket("silent");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let held = std::thread::spawn(move || listener.accept().map(|(s, _)| s));
+        let t0 = std::time::Instant::now();
+        let e = call_within(&path, &Request::List, Duration::from_millis(200)).unwrap_err();
+        assert!(t0.elapsed() >= Duration::from_millis(200));
+        assert!(matches!(e, ClientError::Timeout { .. }), "{e:?}");
+        assert!(e.to_string().contains("did not answer within 0.2 s"), "{e}");
+        drop(held.join().unwrap());
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

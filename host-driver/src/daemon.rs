@@ -737,24 +737,21 @@ impl<B: NicBackend> Daemon<B> {
         tokio::pin!(shutdown);
 
         let result = loop {
+            // In this order, not at random: an operator's request or a reload waits for at most
+            // one step however hard a flood drives the exception ring, and the tick (timers,
+            // NIC state, expiry) is never starved by interrupts that keep coming. Requests cannot
+            // starve the ring in turn: while more are queued, each one is followed by a poll.
             let step = tokio::select! {
+                biased;
                 _ = &mut shutdown => break Ok(()),
-                irq = backend.wait_irq() => match irq {
-                    Ok(()) => self.poll().map(drop),
-                    Err(e) => Err(DriverError::from(e)),
-                },
-                _ = tick.tick() => {
-                    self.tick(Instant::now());
-                    // Also a safety net should an interrupt ever be lost.
-                    self.poll().map(drop)
-                }
-                // The last poll stopped at its budget: take more once the other branches had
-                // their turn (no new interrupt may come while the ring stays full).
-                _ = tokio::task::yield_now(), if self.backlog => self.poll().map(drop),
                 Some(msg) = req_rx.recv() => {
                     let response = self.handle_request(msg.request);
                     let _ = msg.reply.send(response); // the client may have gone away
-                    Ok(())
+                    if req_rx.is_empty() {
+                        Ok(())
+                    } else {
+                        self.poll().map(drop)
+                    }
                 }
                 Some(cfg) = async {
                     match reloads.as_mut() {
@@ -765,10 +762,28 @@ impl<B: NicBackend> Daemon<B> {
                     self.reload(cfg);
                     Ok(())
                 }
+                _ = tick.tick() => {
+                    self.tick(Instant::now());
+                    // Also a safety net should an interrupt ever be lost.
+                    self.poll().map(drop)
+                }
+                irq = backend.wait_irq() => match irq {
+                    Ok(()) => self.poll().map(drop),
+                    Err(e) => Err(DriverError::from(e)),
+                },
+                // The last poll stopped at its budget: take more once the other branches had
+                // their turn (no new interrupt may come while the ring stays full).
+                _ = tokio::task::yield_now(), if self.backlog => self.poll().map(drop),
             };
             if let Err(e) = step {
                 break Err(e.into());
             }
+            // Let the runtime run what this step woke: a control client's reply wakes the
+            // control server's task into this worker's LIFO slot, which no other worker may
+            // steal, and under a flood some branch is always ready, so without this the loop
+            // would only give way when its coop budget runs out (~128 steps, seconds when
+            // each step is a long poll).
+            tokio::task::yield_now().await;
         };
 
         if let Some((path, task)) = server {

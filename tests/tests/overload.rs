@@ -292,8 +292,11 @@ mod through_the_daemon {
         .build()
     }
 
+    /// A call during the flood: the simulator runs ~10^4 times slower than the NIC, so the
+    /// answer may take longer than `vsnicadm`'s 10 s; 60 s is a hang guard.
     fn call(sock: &Path, r: Request) -> Response {
-        control::call(sock, &r).unwrap_or_else(|e| panic!("control socket: {e}"))
+        control::call_within(sock, &r, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("control socket: {e}"))
     }
 
     fn counters(sock: &Path) -> (NicCounters, DaemonStats) {
@@ -482,6 +485,7 @@ mod through_the_daemon {
         // (the flood only stops once these calls have returned; 60 s is a hang guard)
         let s = sock.clone();
         let before = flood_sent.load(Ordering::SeqCst);
+        let asked = Instant::now();
         let (listed, conns) = tokio::time::timeout(
             Duration::from_secs(60),
             tokio::task::spawn_blocking(move || {
@@ -492,6 +496,10 @@ mod through_the_daemon {
         .expect("the control socket answers during the flood")
         .unwrap();
         let after = flood_sent.load(Ordering::SeqCst);
+        eprintln!(
+            "control calls during the flood answered in {:?}",
+            asked.elapsed()
+        );
         assert!(!flood_stop.load(Ordering::SeqCst));
         let Response::Services { services, .. } = listed else {
             panic!("{listed:?}")
