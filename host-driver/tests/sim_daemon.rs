@@ -523,10 +523,14 @@ method = "masq"
         out1 = captured(&d.dir.join("out1.pcap"));
         let forwarded = |out: &[Vec<u8>]| out.iter().filter(|f| data_flow(f).is_some()).count();
         let want = SEGMENTS as usize * MAX_CONNS as usize;
+        // (a port counts a frame as it arrives; its decision is counted some cycles later, so
+        // wait for the refused clients' misses too, or a snapshot can miss the last of them)
+        let misses = 2 * SEGMENTS as u64 * (FULL_CLIENTS - MAX_CONNS) as u64;
         if rx(0) as usize >= 1 + FULL_CLIENTS as usize + total
             && rx(1) as usize >= 2 + total
             && forwarded(&out0) >= want
             && forwarded(&out1) >= want
+            && stat(&st, "miss") >= misses
         {
             break;
         }
