@@ -291,6 +291,11 @@ pub fn render(
             d.expiry_saved_by_activity,
         ),
         (
+            "daemon_housekeeping_polls_total",
+            "Exception-ring drains made between the tick's activity reads.",
+            d.housekeeping_polls,
+        ),
+        (
             "daemon_templates_created_total",
             "Persistence templates created.",
             d.templates_created,

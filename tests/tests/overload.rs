@@ -626,7 +626,13 @@ mod through_the_daemon {
             created + collisions <= limit,
             "{created} + {collisions} admitted, limit {limit}"
         );
-        assert!(d.syn_rate_limited > 0);
+        assert!(
+            d.syn_rate_limited > 0,
+            "no SYN rate-limited: {handled} handled ({:.0}/s over {:.2} s wall), {created} admitted, \
+             {collisions} collisions, NIC dropped {exc_drop} + {ring_drops} of {offered}; {d:?}",
+            handled as f64 / wall.as_secs_f64(),
+            wall.as_secs_f64(),
+        );
         // The admitted ones were installed and re-injected (out on port 1 to the real server).
         let syns_out = || {
             frames(1)
@@ -647,7 +653,7 @@ mod through_the_daemon {
              {:.2} s wall ({:.0} SYNs/s offered in wall time); daemon handled {handled} \
              ({:.0}/s wall): {created} admitted, {collisions} bucket collisions, {} rate-limited; \
              NIC dropped {exc_drop} (EXC_DROP) + {ring_drops} (ring full); {} polls stopped at the budget; \
-             control calls answered while the flood sent frames {before}..{after}",
+             control calls answered while the flood sent frames {before}..{after}; activity reads {}",
             offered as f64 / sim_time / 1e6,
             sim_time * 1e3,
             wall.as_secs_f64(),
@@ -655,6 +661,7 @@ mod through_the_daemon {
             handled as f64 / wall.as_secs_f64(),
             d.syn_rate_limited,
             d.poll_budget_exhausted,
+            d.activity_reads,
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
