@@ -1232,7 +1232,7 @@ impl<B: NicBackend> Daemon<B> {
         for id in expired {
             self.between_reads(interleave)?;
             // (a frame handled in that drain may have renewed or removed it)
-            if !self.conns.get(&id).is_some_and(|c| c.expires <= now) {
+            if self.conns.get(&id).is_none_or(|c| c.expires > now) {
                 continue;
             }
             // What the NIC carried since it was last read first: a busy connection stays. (Read
