@@ -508,6 +508,9 @@ pub struct Daemon<B: NicBackend> {
     sweep_cursor: usize,
     /// Activity records read since the exception ring was last drained.
     reads_since_poll: usize,
+    /// Connections this tick's sweep has read, with `housekeeping_polls` at the time: while no
+    /// drain came after the read, the record is current and their expiry needs no second read.
+    swept: FastMap<ConnKey, u64>,
     neighbours: FastMap<Ipv4Addr, Neighbour>,
     parked: VecDeque<Pending>,
     stats: DaemonStats,
@@ -599,6 +602,7 @@ impl<B: NicBackend> Daemon<B> {
             activity,
             sweep_cursor: 0,
             reads_since_poll: 0,
+            swept: FastMap::default(),
             neighbours: FastMap::default(),
             parked: VecDeque::new(),
             stats: DaemonStats::default(),
@@ -1032,6 +1036,7 @@ impl<B: NicBackend> Daemon<B> {
     /// next connections' baselines), then connections in turn, at most
     /// `activity_reads_per_tick` records per tick.
     fn poll_nic_state(&mut self, now: Instant, interleave: bool) -> Result<(), DriverError> {
+        self.swept.clear();
         if !self.reports_state() {
             return Ok(());
         }
@@ -1067,6 +1072,9 @@ impl<B: NicBackend> Daemon<B> {
             budget = budget.saturating_sub(buckets);
             self.between_reads(interleave)?;
             self.poll_connection(&id, nic_now, now);
+            if self.activity.is_some() {
+                self.swept.insert(id, self.stats.housekeeping_polls);
+            }
         }
         self.sweep_cursor = (start + polled) % keys.len();
         Ok(())
@@ -1235,10 +1243,10 @@ impl<B: NicBackend> Daemon<B> {
             if self.conns.get(&id).is_none_or(|c| c.expires > now) {
                 continue;
             }
-            // What the NIC carried since it was last read first: a busy connection stays. (Read
-            // again even if the sweep just read it: the ring drains between the sweep's reads
-            // make "just" arbitrarily long.)
-            if let Some(nic_now) = nic_now {
+            // What the NIC carried since it was last read first: a busy connection stays. (A
+            // sweep read counts only if no ring drain came after it: a drain makes it old.)
+            let current = self.swept.get(&id) == Some(&self.stats.housekeeping_polls);
+            if let Some(nic_now) = nic_now.filter(|_| !current) {
                 self.poll_connection(&id, nic_now, now);
                 if self.conns.get(&id).is_some_and(|c| c.expires > now) {
                     self.stats.expiry_saved_by_activity += 1;
