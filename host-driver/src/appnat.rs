@@ -19,8 +19,8 @@
 //! with the new deltas *before* the frame leaves, so the peer's pure ACKs of the rewritten bytes
 //! meet the new state on the NIC's fast path. The host never relies on the NIC's fixup for its
 //! own frames, so neither the §3 corner (a segment at exactly the rewrite position keeps the old
-//! offset) nor the floor (the NIC leaves older host frames unfixed) nor SACK (the NIC does not
-//! rewrite SACK edges) can bite.
+//! offset) nor the floor (the NIC leaves older host frames unfixed) nor SACK (the NIC moves the
+//! edges of two layouts only, and a bypassed frame not at all) can bite.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 

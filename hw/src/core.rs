@@ -51,11 +51,11 @@ impl<const W: usize, const T: usize> Logic for Core<W, T> {
     crate::stage::settled_update!(self; clocks: parse.clock, decide.clock, emit.clock, act.clock, regs.clock;
         reads: s_valid, s_data, s_last, s_bytes, s_user,
         m_exc_ready, csr_addr, csr_wdata, csr_write, csr_read, now,
-        parse.hdr_valid, parse.hdr, parse.hdr_len, parse.hdr_user, parse.frame_start,
+        parse.hdr_valid, parse.hdr, parse.opt, parse.hdr_len, parse.hdr_user, parse.frame_start,
         parse.f_valid, parse.f_len, decide.act_valid, decide.act_hit, decide.act_index,
         decide.act_flags, act.rd_data,
         regs.tw_enable, regs.tw_index, regs.tw_entry, regs.hash_key, regs.csr_rdata,
-        decide.m_valid, decide.m_hdr, decide.m_dec, decide.tr_entry,
+        decide.m_valid, decide.m_hdr, decide.m_opt, decide.m_dec, decide.tr_entry,
         emit.m_tx_valid, emit.m_tx_data, emit.m_tx_last, emit.m_tx_bytes, emit.m_tx_port,
         emit.m_exc_valid, emit.m_exc_data, emit.m_exc_last, emit.m_exc_bytes, emit.m_exc_meta,
         emit.ev_tx, emit.ev_fastpath, emit.ev_exc, emit.ev_exc_drop, emit.ev_reason, emit.ev_port);
@@ -74,6 +74,7 @@ impl<const W: usize, const T: usize> Core<W, T> {
         // decide
         self.decide.hdr_valid.next = self.parse.hdr_valid.val();
         self.decide.hdr.next = self.parse.hdr.val();
+        self.decide.opt.next = self.parse.opt.val();
         self.decide.hdr_len.next = self.parse.hdr_len.val();
         self.decide.hdr_user.next = self.parse.hdr_user.val();
         self.decide.tw_enable.next = self.regs.tw_enable.val();
@@ -87,6 +88,7 @@ impl<const W: usize, const T: usize> Core<W, T> {
         self.emit.s_bytes.next = self.s_bytes.val();
         self.emit.d_valid.next = self.decide.m_valid.val();
         self.emit.d_hdr.next = self.decide.m_hdr.val();
+        self.emit.d_opt.next = self.decide.m_opt.val();
         self.emit.d_dec.next = self.decide.m_dec.val();
         self.emit.m_exc_ready.next = self.m_exc_ready.val();
         self.m_tx_valid.next = self.emit.m_tx_valid.val();
@@ -252,6 +254,7 @@ mod tests {
         let mut checked = 0;
         let mut udp_seen = 0;
         let mut act_checked = 0;
+        let mut sack_moved = 0;
         while sent < frames {
             // keep a few frames queued, with random idle gaps between them
             while h.input_pending() < 64 && sent < frames {
@@ -265,6 +268,9 @@ mod tests {
                         if tcp_checksums_ok(&frame) {
                             assert!(tcp_checksums_ok(&out), "rewrite broke a checksum");
                             checked += 1;
+                        }
+                        if let Some(e) = vsnic_contract::exception::sack::edges(&frame) {
+                            sack_moved += (frame[e.clone()] != out[e]) as usize;
                         }
                         want_tx.push((port, out))
                     }
@@ -316,6 +322,11 @@ mod tests {
         assert!(
             recorded.syns != 0 && recorded.fins != 0 && recorded.rsts != 0,
             "the traffic had hits with every counted flag: {recorded:?}"
+        );
+        // the fast path moved SACK edges (so the comparison below covers that rewrite)
+        assert!(
+            frames < 1000 || sack_moved > 0,
+            "no frame had its SACK edges moved"
         );
         let got_tx: Vec<_> = h.tx.drain(..).collect();
         let got_exc: Vec<_> = h.exc.drain(..).collect();

@@ -282,8 +282,9 @@ impl<const W: usize, const T: usize> Harness<W, T> {
 
     /// Step until the input is drained and no frame has been in flight for `quiet` cycles.
     pub fn run_until_idle(&mut self, max_cycles: u64) {
-        let quiet =
-            24 + crate::stage::decide::LATENCY as u64 + 2 * (crate::stage::HDR_BITS / W) as u64;
+        let quiet = 24
+            + crate::stage::decide::LATENCY as u64
+            + 2 * (crate::stage::HDR_BITS + crate::stage::OPT_BITS).div_ceil(W) as u64;
         let mut idle = 0;
         let start = self.cycle;
         while self.cycle - start < max_cycles {

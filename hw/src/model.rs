@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use vsnic_contract::activity::{Activity, HitFlags};
 use vsnic_contract::entry::{self, Action, Entry};
-use vsnic_contract::exception::NUM_REASONS;
+use vsnic_contract::exception::{sack, NUM_REASONS};
 use vsnic_contract::{hash, stream, FlowKey, Reason};
 
 /// Ethernet + IPv4 + TCP header bytes the fast path needs.
@@ -265,9 +265,38 @@ impl Model {
             .unwrap_or((first, None))
     }
 
-    /// The sequence and ack numbers of a frame after the entry's deltas (`None`: older than the
-    /// entry's history, the host must fix it).
+    /// The SACK edges the ack delta moves: the frame offsets of the edges of a recognised
+    /// layout (`exception::sack`) when the entry has an ack delta and the ACK flag is set.
+    fn sack_edges(frame: &[u8], e: &Entry) -> Option<std::ops::Range<usize>> {
+        if is_udp(frame) || e.ack.is_none() || frame[47] & 0x10 == 0 {
+            return None;
+        }
+        sack::edges(frame)
+    }
+
+    /// Every SACK edge of the frame after the entry's ack delta, with its frame offset (`None`:
+    /// an edge older than the history). Empty when the frame has no edges the NIC fixes.
+    pub fn fixed_sack(frame: &[u8], e: &Entry) -> Option<Vec<(usize, u32)>> {
+        let (Some(edges), Some(d)) = (Model::sack_edges(frame, e), e.ack) else {
+            return Some(Vec::new());
+        };
+        edges
+            .step_by(4)
+            .map(|at| {
+                let edge = u32::from_be_bytes(frame[at..at + 4].try_into().unwrap());
+                d.fix_ack(edge).map(|fixed| (at, fixed))
+            })
+            .collect()
+    }
+
+    /// The sequence and ack numbers of a frame after the entry's deltas (`None`: they, or a
+    /// SACK edge the NIC fixes, are older than the entry's history; the host must fix it).
     pub fn fixed_seq_ack(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
+        Model::fixed_sack(frame, e)?;
+        Model::fixed_seq_ack_only(frame, e)
+    }
+
+    fn fixed_seq_ack_only(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
         if is_udp(frame) {
             return None;
         }
@@ -304,7 +333,12 @@ impl Model {
         if Model::fixed_seq_ack(frame, e).is_none() {
             return Some(Reason::SeqHistory);
         }
-        if e.ack.is_some() && frame[47] & 0x10 != 0 && tcp_hdr > 20 && !timestamps_only(frame) {
+        if e.ack.is_some()
+            && frame[47] & 0x10 != 0
+            && tcp_hdr > 20
+            && !timestamps_only(frame)
+            && sack::edges(frame).is_none()
+        {
             return Some(Reason::AckOptions);
         }
         None
@@ -334,10 +368,16 @@ impl Model {
             (old_addr, old_port)
         };
         let old_sa: [u8; 8] = f[38..46].try_into().unwrap();
-        let (seq, ack) = Model::fixed_seq_ack(frame, e).unwrap_or((
+        let fixed = Model::fixed_seq_ack(frame, e);
+        let (seq, ack) = fixed.unwrap_or((
             u32::from_be_bytes(old_sa[0..4].try_into().unwrap()),
             u32::from_be_bytes(old_sa[4..8].try_into().unwrap()),
         ));
+        // SACK edges move with the ack (not at all when something is older than the history)
+        let sack_fixed = match fixed {
+            Some(_) => Model::fixed_sack(frame, e).unwrap_or_default(),
+            None => Vec::new(),
+        };
         let mut new_sa = [0u8; 8];
         new_sa[0..4].copy_from_slice(&seq.to_be_bytes());
         new_sa[4..8].copy_from_slice(&ack.to_be_bytes());
@@ -347,8 +387,13 @@ impl Model {
         let na = words(new_addr);
         let os = w4(&old_sa);
         let ns = w4(&new_sa);
-        let old_t = [oa[0], oa[1], old_port, os[0], os[1], os[2], os[3]];
-        let new_t = [na[0], na[1], new_port, ns[0], ns[1], ns[2], ns[3]];
+        let mut old_t = vec![oa[0], oa[1], old_port, os[0], os[1], os[2], os[3]];
+        let mut new_t = vec![na[0], na[1], new_port, ns[0], ns[1], ns[2], ns[3]];
+        for &(at, edge) in &sack_fixed {
+            old_t.extend(words(f[at..at + 4].try_into().unwrap()));
+            new_t.extend(words(edge.to_be_bytes()));
+            f[at..at + 4].copy_from_slice(&edge.to_be_bytes());
+        }
         let tcp_csum = csum_update(be16(&f, 50), &old_t, &new_t);
         f[addr_at..addr_at + 4].copy_from_slice(&new_addr);
         f[port_at..port_at + 2].copy_from_slice(&new_port.to_be_bytes());

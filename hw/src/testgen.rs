@@ -160,23 +160,52 @@ impl Traffic {
             }
             (false, false) => b.fin(),
         };
-        // 12 option bytes (a 32-byte TCP header) on some segments: NOP, NOP, timestamps (what
-        // Linux puts on every segment; no sequence numbers in it), the same in another order,
-        // or NOP, NOP and a SACK block (edges the ack delta would have to move)
-        let b = match rng.gen_range(0..8) {
-            0 | 1 => b
-                .options_raw(&[1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2])
-                .expect("12 option bytes fit"),
-            2 => b
-                .options_raw(&[8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1])
-                .expect("12 option bytes fit"),
-            3 => {
-                let l = acknum.wrapping_add(100).to_be_bytes();
-                let r = acknum.wrapping_add(200).to_be_bytes();
-                b.options_raw(&[1, 1, 5, 10, l[0], l[1], l[2], l[3], r[0], r[1], r[2], r[3]])
-                    .expect("12 option bytes fit")
+        // Options on some segments: NOP, NOP, timestamps (what Linux puts on every segment; no
+        // sequence numbers in it), the same in another order, the two SACK layouts the NIC
+        // fixes (edges at the ack delta's position and floor as often as elsewhere), and SACK
+        // options just off those layouts (the host's)
+        let edges = |rng: &mut StdRng, blocks: usize| {
+            let mut o = Vec::new();
+            for _ in 0..2 * blocks {
+                o.extend(near(rng, ackd, ackd.map_or(0, |d| d.before)).to_be_bytes());
             }
-            _ => b,
+            o
+        };
+        let opts = match rng.gen_range(0..12) {
+            0 | 1 => vec![1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2],
+            2 => vec![8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1],
+            3 | 4 => {
+                let n = rng.gen_range(1..=4);
+                let mut o = vec![1, 1, 5, 2 + 8 * n as u8];
+                o.extend(edges(rng, n));
+                o
+            }
+            5 | 6 => {
+                let n = rng.gen_range(1..=3);
+                let mut o = vec![1, 1, 8, 10];
+                o.extend(rng.gen::<[u8; 8]>());
+                o.extend([1, 1, 5, 2 + 8 * n as u8]);
+                o.extend(edges(rng, n));
+                o
+            }
+            7 => {
+                // a SACK layout with one thing wrong: the length, a kind, or an extra option
+                let n = rng.gen_range(1..=3);
+                let mut o = vec![1, 1, 5, 2 + 8 * n as u8];
+                o.extend(edges(rng, n));
+                match rng.gen_range(0..3) {
+                    0 => o[3] = o[3].wrapping_add(rng.gen_range(1..8)),
+                    1 => o[rng.gen_range(0..3)] = rng.gen(),
+                    _ => o.extend([1, 1, 1, 0]),
+                }
+                o
+            }
+            _ => Vec::new(),
+        };
+        let b = if opts.is_empty() {
+            b
+        } else {
+            b.options_raw(&opts).expect("at most 40 option bytes")
         };
         let body: Vec<u8> = (0..payload).map(|_| rng.gen()).collect();
         let mut out = Vec::new();
@@ -219,8 +248,14 @@ impl Traffic {
                 Self::tcp_for(rng, &known, Some(&known_e), syn, true, payload)
             }
             77..=79 => {
-                let mut f = Self::tcp(rng, &known, false, true, payload);
-                let n = rng.gen_range(1..54);
+                // cut inside the headers, or inside the TCP options (a SACK layout the frame
+                // holds only part of)
+                let mut f = Self::tcp_for(rng, &known, Some(&known_e), false, true, payload);
+                let n = if rng.gen_bool(0.5) {
+                    rng.gen_range(1..54)
+                } else {
+                    rng.gen_range(54..96)
+                };
                 f.truncate(n);
                 f
             }

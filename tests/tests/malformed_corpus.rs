@@ -483,12 +483,48 @@ fn corpus() -> Vec<Case> {
             Tx(1, Rw::Dnat),
         ),
         case(
-            "SACK out of window, ack delta (FTP)",
+            "SACK out of window, ack delta (FTP): edges moved by the NIC",
             0,
             sack(Tcp {
                 flags: ACK,
                 ..ftp_in(b"")
             }),
+            Tx(1, Rw::Dnat),
+        ),
+        case(
+            "SACK behind timestamps, ack delta (FTP): edges moved by the NIC",
+            0,
+            Tcp {
+                flags: ACK,
+                opts: &[
+                    1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1, 5, 18, 0, 0, 0x13, 0xb0, 0, 0, 0x13,
+                    0xc0, 0, 0, 0x14, 0x00, 0, 0, 0x14, 0x10,
+                ],
+                ..ftp_in(b"")
+            }
+            .build(),
+            Tx(1, Rw::Dnat),
+        ),
+        case(
+            "SACK edge older than the delta floor (FTP)",
+            0,
+            Tcp {
+                flags: ACK,
+                opts: &[1, 1, 5, 10, 0, 0, 0x0b, 0xb8, 0, 0, 0x13, 0xc0],
+                ..ftp_in(b"")
+            }
+            .build(),
+            Exc(SeqHistory),
+        ),
+        case(
+            "SACK with a wrong length, ack delta (FTP)",
+            0,
+            Tcp {
+                flags: ACK,
+                opts: &[1, 1, 5, 12, 0, 0, 0x13, 0xb0, 0, 0, 0x13, 0xc0],
+                ..ftp_in(b"")
+            }
+            .build(),
             Exc(AckOptions),
         ),
         case(

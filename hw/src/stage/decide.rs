@@ -27,8 +27,9 @@
 //! sees either the old entry or the new one.
 
 use super::hash::{self, FlowHash};
+use super::sack::SackEdge;
 use super::table::TableRam;
-use super::HDR_BITS;
+use super::{HDR_BITS, OPT_BITS};
 use rust_hdl::prelude::*;
 use vsnic_contract::{entry, stream, Reason};
 
@@ -75,6 +76,7 @@ pub mod dec {
     pub const PORT: usize = 2; // 2 bits: egress port, or ingress port of an exception
     pub const HIT: usize = 4;
     pub const FASTPATH: usize = 5;
+    pub const SACK: usize = 6; // the option window's SACK edges were moved (emit patches it)
     pub const REASON: usize = 8; // 8 bits
     pub const INDEX: usize = 16; // 16 bits
 }
@@ -86,6 +88,8 @@ pub struct Decide<const T: usize> {
     pub hdr: Signal<In, Bits<HDR_BITS>>,
     pub hdr_len: Signal<In, Bits<16>>,
     pub hdr_user: Signal<In, Bits<8>>,
+    /// The option window (frame bytes 64..96), with the header window.
+    pub opt: Signal<In, Bits<OPT_BITS>>,
     /// Table write port (from the CSR block).
     pub tw_enable: Signal<In, Bit>,
     pub tw_index: Signal<In, Bits<T>>,
@@ -96,6 +100,8 @@ pub struct Decide<const T: usize> {
     pub m_valid: Signal<Out, Bit>,
     pub m_hdr: Signal<Out, Bits<HDR_BITS>>,
     pub m_dec: Signal<Out, Bits<64>>,
+    /// The rewritten option window (SACK edges moved when the decision's `SACK` bit is set).
+    pub m_opt: Signal<Out, Bits<OPT_BITS>>,
     /// The entry at `tw_index` one cycle later (the table's host port, for the CSR's reads).
     pub tr_entry: Signal<Out, Bits<{ entry::BITS }>>,
     /// One pulse per frame, [`ACT_LATENCY`] cycles after its window: whether it hit (the
@@ -249,6 +255,58 @@ pub struct Decide<const T: usize> {
     s10_valid: DFF<Bit>,
     s10_hdr: DFF<Bits<HDR_BITS>>,
     s10_dec: DFF<Bits<64>>,
+    // SACK edges: the option window, layout, used slots, fixed edges and their checksum sums
+    s1_sack: DFF<Bit>,
+    s1_slb: DFF<Bit>,
+    s1_slen: DFF<Bits<8>>,
+    s1_flen: DFF<Bits<16>>,
+    s1_opt: DFF<Bits<OPT_BITS>>,
+    s2_slb: DFF<Bit>,
+    s2_sused: DFF<Bits<8>>,
+    s2_scnt: DFF<Bits<2>>,
+    s2_opt: DFF<Bits<OPT_BITS>>,
+    s3_slb: DFF<Bit>,
+    s3_sused: DFF<Bits<8>>,
+    s3_scnt: DFF<Bits<2>>,
+    s3_opt: DFF<Bits<OPT_BITS>>,
+    s4_slb: DFF<Bit>,
+    s4_sused: DFF<Bits<8>>,
+    s4_scnt: DFF<Bits<2>>,
+    s4_opt: DFF<Bits<OPT_BITS>>,
+    s5_slb: DFF<Bit>,
+    s5_sused: DFF<Bits<8>>,
+    s5_scnt: DFF<Bits<2>>,
+    s5_opt: DFF<Bits<OPT_BITS>>,
+    s6_slb: DFF<Bit>,
+    s6_sused: DFF<Bits<8>>,
+    s6_scnt: DFF<Bits<2>>,
+    s6_opt: DFF<Bits<OPT_BITS>>,
+    s7_slb: DFF<Bit>,
+    s7_scnt: DFF<Bits<2>>,
+    s7_opt: DFF<Bits<OPT_BITS>>,
+    s7_sfix: DFF<Bit>,
+    s7_sedge: DFF<Bits<OPT_BITS>>,
+    s7_sp0: DFF<Bits<20>>,
+    s7_sp1: DFF<Bits<20>>,
+    s7_sp2: DFF<Bits<20>>,
+    s7_sp3: DFF<Bits<20>>,
+    s8_slb: DFF<Bit>,
+    s8_scnt: DFF<Bits<2>>,
+    s8_opt: DFF<Bits<OPT_BITS>>,
+    s8_sfix: DFF<Bit>,
+    s8_sedge: DFF<Bits<OPT_BITS>>,
+    s8_ss: DFF<Bits<24>>,
+    s9_opt: DFF<Bits<OPT_BITS>>,
+    s10_opt: DFF<Bits<OPT_BITS>>,
+    /// One SACK edge slot each (`super::sack`).
+    se0: SackEdge,
+    se1: SackEdge,
+    se2: SackEdge,
+    se3: SackEdge,
+    se4: SackEdge,
+    se5: SackEdge,
+    se6: SackEdge,
+    se7: SackEdge,
     // combinational
     ethertype: Signal<Local, Bits<16>>,
     ver_ihl: Signal<Local, Bits<8>>,
@@ -334,11 +392,37 @@ pub struct Decide<const T: usize> {
     ip_nib: Signal<Local, Bits<4>>,
     ip_fold2: Signal<Local, Bits<16>>,
     ip_csum_new: Signal<Local, Bits<16>>,
-    tcp_nib: Signal<Local, Bits<4>>,
+    tcp_nib: Signal<Local, Bits<8>>,
     tcp_fold2: Signal<Local, Bits<16>>,
     tcp_csum_new: Signal<Local, Bits<16>>,
     tcp_is_ffff: Signal<Local, Bit>,
     macs: Signal<Local, Bits<HDR_BITS>>,
+    slen_a0: Signal<Local, Bits<8>>,
+    slen_b0: Signal<Local, Bits<8>>,
+    sack_a0: Signal<Local, Bit>,
+    sack_b0: Signal<Local, Bit>,
+    send1: Signal<Local, Bits<16>>,
+    sack1: Signal<Local, Bit>,
+    el0: Signal<Local, Bits<32>>,
+    el1: Signal<Local, Bits<32>>,
+    el2: Signal<Local, Bits<32>>,
+    el3: Signal<Local, Bits<32>>,
+    el4: Signal<Local, Bits<32>>,
+    el5: Signal<Local, Bits<32>>,
+    el6: Signal<Local, Bits<32>>,
+    el7: Signal<Local, Bits<32>>,
+    sack_hist5: Signal<Local, Bit>,
+    sfix6: Signal<Local, Bit>,
+    sedge6: Signal<Local, Bits<OPT_BITS>>,
+    tcp_total8: Signal<Local, Bits<24>>,
+    smask8: Signal<Local, Bits<OPT_BITS>>,
+    sval8: Signal<Local, Bits<OPT_BITS>>,
+    ha_m8: Signal<Local, Bits<HDR_BITS>>,
+    ha_v8: Signal<Local, Bits<HDR_BITS>>,
+    oa_m8: Signal<Local, Bits<OPT_BITS>>,
+    oa_v8: Signal<Local, Bits<OPT_BITS>>,
+    ob_m8: Signal<Local, Bits<OPT_BITS>>,
+    ob_v8: Signal<Local, Bits<OPT_BITS>>,
     fields: Signal<Local, Bits<HDR_BITS>>,
     // constants: reason codes and contract offsets
     r_none: Constant<Bits<8>>,
@@ -396,6 +480,14 @@ pub struct Decide<const T: usize> {
     keep_snat_udp: Constant<Bits<HDR_BITS>>,
     /// NOP, NOP, Timestamps: the only TCP options an ack delta has nothing to fix in.
     ts_opts: Constant<Bits<32>>,
+    /// NOP, NOP, SACK kind: the option bytes before a SACK option's length.
+    sack_opts: Constant<Bits<24>>,
+    /// The used slots' bits of the edge vector for 1..4 SACK blocks.
+    k_sack_m1: Constant<Bits<OPT_BITS>>,
+    k_sack_m2: Constant<Bits<OPT_BITS>>,
+    k_sack_m3: Constant<Bits<OPT_BITS>>,
+    k_sack_m4: Constant<Bits<OPT_BITS>>,
+    k_sack: Constant<Bits<64>>,
     _evaluated: bool,
 }
 
@@ -407,6 +499,15 @@ fn field_mask(fields: &[(usize, usize)]) -> Bits<HDR_BITS> {
         }
     }
     !m
+}
+
+/// The low `slots` 32-bit edge slots of the option-sized edge vector.
+fn slot_mask(slots: usize) -> Bits<OPT_BITS> {
+    let mut m: Bits<OPT_BITS> = Bits::default();
+    for b in 0..32 * slots {
+        m = m.replace_bit(b, true);
+    }
+    m
 }
 
 fn c8(v: u64) -> Constant<Bits<8>> {
@@ -437,6 +538,7 @@ impl<const T: usize> Default for Decide<T> {
             hdr: Default::default(),
             hdr_len: Default::default(),
             hdr_user: Default::default(),
+            opt: Default::default(),
             tw_enable: Default::default(),
             tw_index: Default::default(),
             tw_entry: Default::default(),
@@ -444,6 +546,7 @@ impl<const T: usize> Default for Decide<T> {
             m_valid: Default::default(),
             m_hdr: Default::default(),
             m_dec: Default::default(),
+            m_opt: Default::default(),
             tr_entry: Default::default(),
             act_valid: Default::default(),
             act_hit: Default::default(),
@@ -581,6 +684,82 @@ impl<const T: usize> Default for Decide<T> {
             s10_valid: Default::default(),
             s10_hdr: Default::default(),
             s10_dec: Default::default(),
+            s1_sack: Default::default(),
+            s1_slb: Default::default(),
+            s1_slen: Default::default(),
+            s1_flen: Default::default(),
+            s1_opt: Default::default(),
+            s2_slb: Default::default(),
+            s2_sused: Default::default(),
+            s2_scnt: Default::default(),
+            s2_opt: Default::default(),
+            s3_slb: Default::default(),
+            s3_sused: Default::default(),
+            s3_scnt: Default::default(),
+            s3_opt: Default::default(),
+            s4_slb: Default::default(),
+            s4_sused: Default::default(),
+            s4_scnt: Default::default(),
+            s4_opt: Default::default(),
+            s5_slb: Default::default(),
+            s5_sused: Default::default(),
+            s5_scnt: Default::default(),
+            s5_opt: Default::default(),
+            s6_slb: Default::default(),
+            s6_sused: Default::default(),
+            s6_scnt: Default::default(),
+            s6_opt: Default::default(),
+            s7_slb: Default::default(),
+            s7_scnt: Default::default(),
+            s7_opt: Default::default(),
+            s7_sfix: Default::default(),
+            s7_sedge: Default::default(),
+            s7_sp0: Default::default(),
+            s7_sp1: Default::default(),
+            s7_sp2: Default::default(),
+            s7_sp3: Default::default(),
+            s8_slb: Default::default(),
+            s8_scnt: Default::default(),
+            s8_opt: Default::default(),
+            s8_sfix: Default::default(),
+            s8_sedge: Default::default(),
+            s8_ss: Default::default(),
+            s9_opt: Default::default(),
+            s10_opt: Default::default(),
+            slen_a0: Default::default(),
+            slen_b0: Default::default(),
+            sack_a0: Default::default(),
+            sack_b0: Default::default(),
+            send1: Default::default(),
+            sack1: Default::default(),
+            el0: Default::default(),
+            el1: Default::default(),
+            el2: Default::default(),
+            el3: Default::default(),
+            el4: Default::default(),
+            el5: Default::default(),
+            el6: Default::default(),
+            el7: Default::default(),
+            sack_hist5: Default::default(),
+            sfix6: Default::default(),
+            sedge6: Default::default(),
+            tcp_total8: Default::default(),
+            smask8: Default::default(),
+            sval8: Default::default(),
+            ha_m8: Default::default(),
+            ha_v8: Default::default(),
+            oa_m8: Default::default(),
+            oa_v8: Default::default(),
+            ob_m8: Default::default(),
+            ob_v8: Default::default(),
+            se0: Default::default(),
+            se1: Default::default(),
+            se2: Default::default(),
+            se3: Default::default(),
+            se4: Default::default(),
+            se5: Default::default(),
+            se6: Default::default(),
+            se7: Default::default(),
             ethertype: Default::default(),
             ver_ihl: Default::default(),
             frag: Default::default(),
@@ -695,6 +874,12 @@ impl<const T: usize> Default for Decide<T> {
             e_ack_floor: off(entry::ACK_FLOOR),
             // bytes 01 01 08 0a at TCP offset 20, as the header window holds them
             ts_opts: Constant::new(0x0a08_0101u64.into()),
+            sack_opts: Constant::new(0x05_0101u64.into()),
+            k_sack_m1: Constant::new(slot_mask(2)),
+            k_sack_m2: Constant::new(slot_mask(4)),
+            k_sack_m3: Constant::new(slot_mask(6)),
+            k_sack_m4: Constant::new(slot_mask(8)),
+            k_sack: Constant::new((1u64 << dec::SACK).into()),
             e_saddr: off(entry::KEY_SADDR),
             e_valid: off(entry::VALID),
             e_action: off(entry::ACTION),
@@ -787,9 +972,11 @@ impl<const T: usize> Logic for Decide<T> {
         s9_ip_f1.clock, s9_tcp_f1.clock, s9_new_addr.clock, s9_new_port.clock, s9_full.clock,
         s9_l4zero.clock, s10_valid.clock, s10_hdr.clock, s10_dec.clock, way0.read_clock,
         way0.write_clock, way1.read_clock, way1.write_clock, way2.read_clock, way2.write_clock,
-        way3.read_clock, way3.write_clock;
+        way3.read_clock, way3.write_clock,
+        s1_sack.clock, s1_slb.clock, s1_slen.clock, s1_flen.clock, s1_opt.clock, s2_slb.clock, s2_sused.clock, s2_scnt.clock, s2_opt.clock, s3_slb.clock, s3_sused.clock, s3_scnt.clock, s3_opt.clock, s4_slb.clock, s4_sused.clock, s4_scnt.clock, s4_opt.clock, s5_slb.clock, s5_sused.clock, s5_scnt.clock, s5_opt.clock, s6_slb.clock, s6_sused.clock, s6_scnt.clock, s6_opt.clock, s7_slb.clock, s7_scnt.clock, s7_opt.clock, s7_sfix.clock, s7_sedge.clock, s7_sp0.clock, s7_sp1.clock, s7_sp2.clock, s7_sp3.clock, s8_slb.clock, s8_scnt.clock, s8_opt.clock, s8_sfix.clock, s8_sedge.clock, s8_ss.clock, s9_opt.clock, s10_opt.clock,
+        se0.clock, se1.clock, se2.clock, se3.clock, se4.clock, se5.clock, se6.clock, se7.clock;
         reads:
-        hdr_valid, hdr, hdr_len, hdr_user, tw_enable, tw_index, tw_entry, hash_key, fh.index,
+        hdr_valid, hdr, opt, hdr_len, hdr_user, tw_enable, tw_index, tw_entry, hash_key, fh.index,
         way0.read_data, way0.host_data, way1.read_data, way1.host_data, way2.read_data,
         way2.host_data, way3.read_data, way3.host_data, tr_way.q, s3_valid.q, s3_hdr.q, s3_user.q,
         s3_index.q, s3_hflags.q, s3_reason.q, s3_e0.q, s3_e1.q, s3_e2.q, s3_e3.q, s4_match.q,
@@ -817,7 +1004,10 @@ impl<const T: usize> Logic for Decide<T> {
         n_oa_lo, n_oa_hi, a_pos, a_floor, d_ack, d_ack_floor, ack_en5, ack_hist, seq_n6, ack_n6,
         seq_en6, ack_en6, seq_fixed, ack_fixed, hit_reason, lookup_ok6, decision, seq_lane6,
         ack_lane6, action9, udp9, seq_lane, ack_lane, ip_nib, ip_fold2, ip_csum_new, tcp_nib,
-        tcp_fold2, tcp_csum_new, tcp_is_ffff, macs, fields);
+        tcp_fold2, tcp_csum_new, tcp_is_ffff, macs, fields,
+        s1_sack.q, s1_slb.q, s1_slen.q, s1_flen.q, s1_opt.q, s2_slb.q, s2_sused.q, s2_scnt.q, s2_opt.q, s3_slb.q, s3_sused.q, s3_scnt.q, s3_opt.q, s4_slb.q, s4_sused.q, s4_scnt.q, s4_opt.q, s5_slb.q, s5_sused.q, s5_scnt.q, s5_opt.q, s6_slb.q, s6_sused.q, s6_scnt.q, s6_opt.q, s7_slb.q, s7_scnt.q, s7_opt.q, s7_sfix.q, s7_sedge.q, s7_sp0.q, s7_sp1.q, s7_sp2.q, s7_sp3.q, s8_slb.q, s8_scnt.q, s8_opt.q, s8_sfix.q, s8_sedge.q, s8_ss.q, s9_opt.q, s10_opt.q,
+        slen_a0, slen_b0, sack_a0, sack_b0, send1, sack1, el0, el1, el2, el3, el4, el5, el6, el7, sack_hist5, sfix6, sedge6, tcp_total8, smask8, sval8, ha_m8, ha_v8, oa_m8, oa_v8, ob_m8, ob_v8,
+        se0.hist, se0.fixed, se0.term, se1.hist, se1.fixed, se1.term, se2.hist, se2.fixed, se2.term, se3.hist, se3.fixed, se3.term, se4.hist, se4.fixed, se4.term, se5.hist, se5.fixed, se5.term, se6.hist, se6.fixed, se6.term, se7.hist, se7.fixed, se7.term);
 }
 
 impl<const T: usize> Decide<T> {
@@ -952,10 +1142,60 @@ impl<const T: usize> Decide<T> {
             s9_l4zero,
             s10_valid,
             s10_hdr,
-            s10_dec
+            s10_dec,
+            s1_sack,
+            s1_slb,
+            s1_slen,
+            s1_flen,
+            s1_opt,
+            s2_slb,
+            s2_sused,
+            s2_scnt,
+            s2_opt,
+            s3_slb,
+            s3_sused,
+            s3_scnt,
+            s3_opt,
+            s4_slb,
+            s4_sused,
+            s4_scnt,
+            s4_opt,
+            s5_slb,
+            s5_sused,
+            s5_scnt,
+            s5_opt,
+            s6_slb,
+            s6_sused,
+            s6_scnt,
+            s6_opt,
+            s7_slb,
+            s7_scnt,
+            s7_opt,
+            s7_sfix,
+            s7_sedge,
+            s7_sp0,
+            s7_sp1,
+            s7_sp2,
+            s7_sp3,
+            s8_slb,
+            s8_scnt,
+            s8_opt,
+            s8_sfix,
+            s8_sedge,
+            s8_ss,
+            s9_opt,
+            s10_opt
         );
         // The host port: the bucket's way bits pick the RAM, its set bits the address; a read
         // returns the entry of the way the last access addressed.
+        self.se0.clock.next = self.clock.val();
+        self.se1.clock.next = self.clock.val();
+        self.se2.clock.next = self.clock.val();
+        self.se3.clock.next = self.clock.val();
+        self.se4.clock.next = self.clock.val();
+        self.se5.clock.next = self.clock.val();
+        self.se6.clock.next = self.clock.val();
+        self.se7.clock.next = self.clock.val();
         self.way0.read_clock.next = self.clock.val();
         self.way0.write_clock.next = self.clock.val();
         self.way0.write_address.next = self.tw_index.val();
@@ -1054,6 +1294,30 @@ impl<const T: usize> Decide<T> {
             & (self.hdr.val().get_bits::<32>(432) == self.ts_opts.val());
         self.ackopt0.next =
             self.ack_flag0.val() & (self.tcp_hlen0.val() > 20) & !self.ts_only0.val();
+        // a SACK layout the NIC fixes (`exception::sack`): NOP, NOP, SACK with 1..4 blocks, or
+        // NOP, NOP, TS, NOP, NOP, SACK with 1..3, the TCP header ending with the option (whether
+        // the frame holds all of it is checked in cycle 1)
+        self.slen_a0.next = self.hdr.val().get_bits::<8>(456);
+        self.slen_b0.next = self.opt.val().get_bits::<8>(40);
+        self.sack_a0.next = (self.hdr.val().get_bits::<24>(432) == self.sack_opts.val())
+            & (((self.slen_a0.val() == 10) & (self.tcp_hlen0.val() == 32))
+                | ((self.slen_a0.val() == 18) & (self.tcp_hlen0.val() == 40))
+                | ((self.slen_a0.val() == 26) & (self.tcp_hlen0.val() == 48))
+                | ((self.slen_a0.val() == 34) & (self.tcp_hlen0.val() == 56)));
+        self.sack_b0.next = (self.hdr.val().get_bits::<32>(432) == self.ts_opts.val())
+            & (self.opt.val().get_bits::<24>(16) == self.sack_opts.val())
+            & (((self.slen_b0.val() == 10) & (self.tcp_hlen0.val() == 44))
+                | ((self.slen_b0.val() == 18) & (self.tcp_hlen0.val() == 52))
+                | ((self.slen_b0.val() == 26) & (self.tcp_hlen0.val() == 60)));
+        self.s1_sack.d.next = self.ack_flag0.val() & (self.sack_a0.val() | self.sack_b0.val());
+        self.s1_slb.d.next = !self.sack_a0.val();
+        if self.sack_a0.val() {
+            self.s1_slen.d.next = self.slen_a0.val();
+        } else {
+            self.s1_slen.d.next = self.slen_b0.val();
+        }
+        self.s1_flen.d.next = self.hdr_len.val();
+        self.s1_opt.d.next = self.opt.val();
         self.payload0.next = self.ip_len0.val() > self.tcp_hlen0.val() + 20;
         // the flags the activity record counts (TCP only)
         self.act_syn0.next = (self.proto.val() == 6) & self.tcp_flags.val().get_bit(1);
@@ -1106,7 +1370,35 @@ impl<const T: usize> Decide<T> {
         self.s2_hdr.d.next = self.s1_hdr.q.val();
         self.s2_user.d.next = self.s1_user.q.val();
         self.s2_index.d.next = self.s1_index.q.val();
-        self.s2_hflags.d.next = self.s1_hflags.q.val();
+        // the SACK layout counts when the frame holds the whole TCP header: then the ack's
+        // options are fixed here (hflags bit 7), not an `AckOptions` exception (bit 2)
+        if self.s1_slb.q.val() {
+            self.send1.next = bit_cast::<16, 8>(self.s1_slen.q.val()) + 68;
+        } else {
+            self.send1.next = bit_cast::<16, 8>(self.s1_slen.q.val()) + 56;
+        }
+        self.sack1.next = self.s1_sack.q.val() & (self.s1_flen.q.val() >= self.send1.val());
+        if self.sack1.val() {
+            self.s2_hflags.d.next = (self.s1_hflags.q.val() & 0x7B) | 0x80;
+        } else {
+            self.s2_hflags.d.next = self.s1_hflags.q.val();
+        }
+        self.s2_sused.d.next = 0.into();
+        self.s2_scnt.d.next = 3.into();
+        if self.s1_slen.q.val() == 10 {
+            self.s2_sused.d.next = 0x03.into();
+            self.s2_scnt.d.next = 0.into();
+        } else if self.s1_slen.q.val() == 18 {
+            self.s2_sused.d.next = 0x0F.into();
+            self.s2_scnt.d.next = 1.into();
+        } else if self.s1_slen.q.val() == 26 {
+            self.s2_sused.d.next = 0x3F.into();
+            self.s2_scnt.d.next = 2.into();
+        } else if self.s1_slen.q.val() == 34 {
+            self.s2_sused.d.next = 0xFF.into();
+        }
+        self.s2_slb.d.next = self.s1_slb.q.val();
+        self.s2_opt.d.next = self.s1_opt.q.val();
 
         // ---- cycle 2: the set's entries arrive (registered as they are); header checksum ----
         self.s3_e0.d.next = self.way0.read_data.val();
@@ -1127,6 +1419,10 @@ impl<const T: usize> Decide<T> {
         self.s3_user.d.next = self.s2_user.q.val();
         self.s3_index.d.next = self.s2_index.q.val();
         self.s3_hflags.d.next = self.s2_hflags.q.val();
+        self.s3_slb.d.next = self.s2_slb.q.val();
+        self.s3_sused.d.next = self.s2_sused.q.val();
+        self.s3_scnt.d.next = self.s2_scnt.q.val();
+        self.s3_opt.d.next = self.s2_opt.q.val();
 
         // ---- cycle 3: every way's key compared; the lowest matching way's entry chosen ----
         self.key3.next = bit_cast::<104, 96>(self.s3_hdr.q.val().get_bits::<96>(208))
@@ -1185,6 +1481,10 @@ impl<const T: usize> Decide<T> {
         self.s4_hdr.d.next = self.s3_hdr.q.val();
         self.s4_user.d.next = self.s3_user.q.val();
         self.s4_hflags.d.next = self.s3_hflags.q.val();
+        self.s4_slb.d.next = self.s3_slb.q.val();
+        self.s4_sused.d.next = self.s3_sused.q.val();
+        self.s4_scnt.d.next = self.s3_scnt.q.val();
+        self.s4_opt.d.next = self.s3_opt.q.val();
 
         // ---- cycle 4: hit; sequence deltas; the address/port checksum terms ----
         self.lookup_ok.next = (self.s4_reason.q.val() == self.r_none.val())
@@ -1321,6 +1621,53 @@ impl<const T: usize> Decide<T> {
         self.s5_hflags.d.next = self.s4_hflags.q.val();
         self.s5_reason.d.next = self.s4_reason.q.val();
         self.s5_entry.d.next = self.s4_entry.q.val();
+        // the SACK edges of the layout, slot j at frame byte 58 + 4j (NOP, NOP, SACK) or
+        // 70 + 4j (behind timestamps), spanning the header and option windows
+        self.el0.next = self.s4_hdr.q.val().get_bits::<32>(464);
+        self.el1.next = bit_cast::<32, 16>(self.s4_hdr.q.val().get_bits::<16>(496))
+            | (bit_cast::<32, 16>(self.s4_opt.q.val().get_bits::<16>(0)) << 16);
+        self.el2.next = self.s4_opt.q.val().get_bits::<32>(16);
+        self.el3.next = self.s4_opt.q.val().get_bits::<32>(48);
+        self.el4.next = self.s4_opt.q.val().get_bits::<32>(80);
+        self.el5.next = self.s4_opt.q.val().get_bits::<32>(112);
+        self.el6.next = self.s4_opt.q.val().get_bits::<32>(144);
+        self.el7.next = self.s4_opt.q.val().get_bits::<32>(176);
+        if self.s4_slb.q.val() {
+            self.el0.next = self.s4_opt.q.val().get_bits::<32>(48);
+            self.el1.next = self.s4_opt.q.val().get_bits::<32>(80);
+            self.el2.next = self.s4_opt.q.val().get_bits::<32>(112);
+            self.el3.next = self.s4_opt.q.val().get_bits::<32>(144);
+            self.el4.next = self.s4_opt.q.val().get_bits::<32>(176);
+            self.el5.next = self.s4_opt.q.val().get_bits::<32>(208);
+        }
+        self.se0.old.next = self.el0.val();
+        self.se0.a_before.next = self.a_before.val();
+        self.se0.a_after.next = self.a_after.val();
+        self.se1.old.next = self.el1.val();
+        self.se1.a_before.next = self.a_before.val();
+        self.se1.a_after.next = self.a_after.val();
+        self.se2.old.next = self.el2.val();
+        self.se2.a_before.next = self.a_before.val();
+        self.se2.a_after.next = self.a_after.val();
+        self.se3.old.next = self.el3.val();
+        self.se3.a_before.next = self.a_before.val();
+        self.se3.a_after.next = self.a_after.val();
+        self.se4.old.next = self.el4.val();
+        self.se4.a_before.next = self.a_before.val();
+        self.se4.a_after.next = self.a_after.val();
+        self.se5.old.next = self.el5.val();
+        self.se5.a_before.next = self.a_before.val();
+        self.se5.a_after.next = self.a_after.val();
+        self.se6.old.next = self.el6.val();
+        self.se6.a_before.next = self.a_before.val();
+        self.se6.a_after.next = self.a_after.val();
+        self.se7.old.next = self.el7.val();
+        self.se7.a_before.next = self.a_before.val();
+        self.se7.a_after.next = self.a_after.val();
+        self.s5_slb.d.next = self.s4_slb.q.val();
+        self.s5_sused.d.next = self.s4_sused.q.val();
+        self.s5_scnt.d.next = self.s4_scnt.q.val();
+        self.s5_opt.d.next = self.s4_opt.q.val();
 
         // ---- cycle 5: ack deltas, history; checksum sums ----
         self.a_pos.next = self
@@ -1343,7 +1690,40 @@ impl<const T: usize> Decide<T> {
             & (self.d_ack_floor.val().get_bit(31) | (self.s5_a_orig.q.val() == self.a_floor.val()));
         self.s6_ack_after.d.next =
             !self.d_ack.val().get_bit(31) & (self.s5_a_orig.q.val() != self.a_pos.val());
-        self.s6_hist.d.next = self.s5_seq_hist.q.val() | self.ack_hist.val();
+        self.se0.a_pos.next = self.a_pos.val();
+        self.se0.a_floor.next = self.a_floor.val();
+        self.se1.a_pos.next = self.a_pos.val();
+        self.se1.a_floor.next = self.a_floor.val();
+        self.se2.a_pos.next = self.a_pos.val();
+        self.se2.a_floor.next = self.a_floor.val();
+        self.se3.a_pos.next = self.a_pos.val();
+        self.se3.a_floor.next = self.a_floor.val();
+        self.se4.a_pos.next = self.a_pos.val();
+        self.se4.a_floor.next = self.a_floor.val();
+        self.se5.a_pos.next = self.a_pos.val();
+        self.se5.a_floor.next = self.a_floor.val();
+        self.se6.a_pos.next = self.a_pos.val();
+        self.se6.a_floor.next = self.a_floor.val();
+        self.se7.a_pos.next = self.a_pos.val();
+        self.se7.a_floor.next = self.a_floor.val();
+        // a SACK edge older than the history sends the frame to the host like an old ack
+        self.sack_hist5.next = self.ack_en5.val()
+            & self.s5_hflags.q.val().get_bit(7)
+            & (self.a_floor.val() != self.a_pos.val())
+            & ((self.s5_sused.q.val().get_bit(0) & self.se0.hist.val())
+                | (self.s5_sused.q.val().get_bit(1) & self.se1.hist.val())
+                | (self.s5_sused.q.val().get_bit(2) & self.se2.hist.val())
+                | (self.s5_sused.q.val().get_bit(3) & self.se3.hist.val())
+                | (self.s5_sused.q.val().get_bit(4) & self.se4.hist.val())
+                | (self.s5_sused.q.val().get_bit(5) & self.se5.hist.val())
+                | (self.s5_sused.q.val().get_bit(6) & self.se6.hist.val())
+                | (self.s5_sused.q.val().get_bit(7) & self.se7.hist.val()));
+        self.s6_hist.d.next =
+            self.s5_seq_hist.q.val() | self.ack_hist.val() | self.sack_hist5.val();
+        self.s6_slb.d.next = self.s5_slb.q.val();
+        self.s6_sused.d.next = self.s5_sused.q.val();
+        self.s6_scnt.d.next = self.s5_scnt.q.val();
+        self.s6_opt.d.next = self.s5_opt.q.val();
         self.s6_ip_sum.d.next = self.s5_x.q.val() + self.s5_ipc.q.val();
         self.s6_t1.d.next = self.s5_x.q.val() + self.s5_pc.q.val() + self.s5_sa12.q.val();
         self.s6_valid.d.next = self.s5_valid.q.val();
@@ -1457,7 +1837,40 @@ impl<const T: usize> Decide<T> {
                 | (bit_cast::<64, 2>(self.s6_user.q.val().get_bits::<2>(0)) << self.s_port.val())
                 | (bit_cast::<64, 8>(self.s6_reason.q.val()) << self.s_reason.val());
         }
-        self.s7_dec.d.next = self.decision.val();
+        // the SACK edges move with the ack, whenever it is fixed and the layout is one the NIC
+        // handles (host frames too); their checksum terms summed in pairs
+        self.sfix6.next =
+            self.s6_hflags.q.val().get_bit(7) & self.ack_en6.val() & !self.s6_hist.q.val();
+        self.se0.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(0);
+        self.se1.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(1);
+        self.se2.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(2);
+        self.se3.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(3);
+        self.se4.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(4);
+        self.se5.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(5);
+        self.se6.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(6);
+        self.se7.en.next = self.sfix6.val() & self.s6_sused.q.val().get_bit(7);
+        self.sedge6.next = bit_cast::<OPT_BITS, 32>(self.se0.fixed.val())
+            | (bit_cast::<OPT_BITS, 32>(self.se1.fixed.val()) << 32)
+            | (bit_cast::<OPT_BITS, 32>(self.se2.fixed.val()) << 64)
+            | (bit_cast::<OPT_BITS, 32>(self.se3.fixed.val()) << 96)
+            | (bit_cast::<OPT_BITS, 32>(self.se4.fixed.val()) << 128)
+            | (bit_cast::<OPT_BITS, 32>(self.se5.fixed.val()) << 160)
+            | (bit_cast::<OPT_BITS, 32>(self.se6.fixed.val()) << 192)
+            | (bit_cast::<OPT_BITS, 32>(self.se7.fixed.val()) << 224);
+        self.s7_sp0.d.next = self.se0.term.val() + self.se1.term.val();
+        self.s7_sp1.d.next = self.se2.term.val() + self.se3.term.val();
+        self.s7_sp2.d.next = self.se4.term.val() + self.se5.term.val();
+        self.s7_sp3.d.next = self.se6.term.val() + self.se7.term.val();
+        self.s7_sedge.d.next = self.sedge6.val();
+        self.s7_sfix.d.next = self.sfix6.val();
+        self.s7_slb.d.next = self.s6_slb.q.val();
+        self.s7_scnt.d.next = self.s6_scnt.q.val();
+        self.s7_opt.d.next = self.s6_opt.q.val();
+        if self.sfix6.val() {
+            self.s7_dec.d.next = self.decision.val() | self.k_sack.val();
+        } else {
+            self.s7_dec.d.next = self.decision.val();
+        }
         self.s7_seq.d.next = self.seq_fixed.val();
         self.s7_ack.d.next = self.ack_fixed.val();
         // the new sequence and ack numbers' checksum terms (lane order)
@@ -1502,6 +1915,14 @@ impl<const T: usize> Decide<T> {
             .val()
             .get_bits::<3>(self.h_act.val().index());
         self.s8_tcp_sum.d.next = self.s7_t1.q.val() + self.s7_sa3.q.val() + self.s7_sa4.q.val();
+        self.s8_ss.d.next = (bit_cast::<24, 20>(self.s7_sp0.q.val())
+            + bit_cast::<24, 20>(self.s7_sp1.q.val()))
+            + (bit_cast::<24, 20>(self.s7_sp2.q.val()) + bit_cast::<24, 20>(self.s7_sp3.q.val()));
+        self.s8_sedge.d.next = self.s7_sedge.q.val();
+        self.s8_sfix.d.next = self.s7_sfix.q.val();
+        self.s8_slb.d.next = self.s7_slb.q.val();
+        self.s8_scnt.d.next = self.s7_scnt.q.val();
+        self.s8_opt.d.next = self.s7_opt.q.val();
         self.s8_valid.d.next = self.s7_valid.q.val();
         self.s8_hdr.d.next = self.s7_hdr.q.val();
         self.s8_hflags.d.next = self.s7_hflags.q.val();
@@ -1514,8 +1935,36 @@ impl<const T: usize> Decide<T> {
         self.s8_new_port.d.next = self.s7_new_port.q.val();
 
         // ---- cycle 8: its first fold; which fields the rewrite replaces ----
-        self.s9_tcp_f1.d.next = bit_cast::<20, 16>(self.s8_tcp_sum.q.val().get_bits::<16>(0))
-            + bit_cast::<20, 4>(self.s8_tcp_sum.q.val().get_bits::<4>(16));
+        self.tcp_total8.next = bit_cast::<24, 20>(self.s8_tcp_sum.q.val()) + self.s8_ss.q.val();
+        self.s9_tcp_f1.d.next = bit_cast::<20, 16>(self.tcp_total8.val().get_bits::<16>(0))
+            + bit_cast::<20, 8>(self.tcp_total8.val().get_bits::<8>(16));
+        // the moved SACK edges into the windows (slot j of the edge vector at its frame bytes)
+        self.smask8.next = 0.into();
+        if self.s8_sfix.q.val() {
+            if self.s8_scnt.q.val() == 0 {
+                self.smask8.next = self.k_sack_m1.val();
+            } else if self.s8_scnt.q.val() == 1 {
+                self.smask8.next = self.k_sack_m2.val();
+            } else if self.s8_scnt.q.val() == 2 {
+                self.smask8.next = self.k_sack_m3.val();
+            } else {
+                self.smask8.next = self.k_sack_m4.val();
+            }
+        }
+        self.sval8.next = self.s8_sedge.q.val() & self.smask8.val();
+        self.ha_m8.next = bit_cast::<HDR_BITS, OPT_BITS>(self.smask8.val()) << 464;
+        self.ha_v8.next = bit_cast::<HDR_BITS, OPT_BITS>(self.sval8.val()) << 464;
+        self.oa_m8.next = self.smask8.val() >> 48;
+        self.oa_v8.next = self.sval8.val() >> 48;
+        self.ob_m8.next = self.smask8.val() << 48;
+        self.ob_v8.next = self.sval8.val() << 48;
+        if self.s8_slb.q.val() {
+            self.s9_hdr.d.next = self.s8_hdr.q.val();
+            self.s9_opt.d.next = (self.s8_opt.q.val() & !self.ob_m8.val()) | self.ob_v8.val();
+        } else {
+            self.s9_hdr.d.next = (self.s8_hdr.q.val() & !self.ha_m8.val()) | self.ha_v8.val();
+            self.s9_opt.d.next = (self.s8_opt.q.val() & !self.oa_m8.val()) | self.oa_v8.val();
+        }
         self.s9_full.d.next = (self
             .s8_entry
             .q
@@ -1528,7 +1977,6 @@ impl<const T: usize> Decide<T> {
         self.s9_l4zero.d.next =
             self.s8_hflags.q.val().get_bit(0) & (self.s8_hdr.q.val().get_bits::<16>(320) == 0);
         self.s9_valid.d.next = self.s8_valid.q.val();
-        self.s9_hdr.d.next = self.s8_hdr.q.val();
         self.s9_hflags.d.next = self.s8_hflags.q.val();
         self.s9_entry.d.next = self.s8_entry.q.val();
         self.s9_dec.d.next = self.s8_dec.q.val();
@@ -1539,8 +1987,9 @@ impl<const T: usize> Decide<T> {
         self.s9_new_port.d.next = self.s8_new_port.q.val();
 
         // ---- cycle 9: second folds, the rewritten window ----
-        // After the first fold f (at most 0xFFFF + 0xF) the end-around carry f[16] only ever
-        // lands in a low nibble of at most 0xE, so the second fold is a 4-bit increment.
+        // After the IPv4 first fold f (at most 0xFFFF + 0xF) the end-around carry f[16] only
+        // ever lands in a low nibble of at most 0xE, so its second fold is a 4-bit increment;
+        // the TCP/UDP one (at most 0xFFFF + 0xFF, with the SACK terms) an 8-bit one.
         self.action9.next = self
             .s9_entry
             .q
@@ -1552,10 +2001,10 @@ impl<const T: usize> Decide<T> {
         self.ip_fold2.next = (self.s9_ip_f1.q.val().get_bits::<16>(0) & 0xFFF0)
             | bit_cast::<16, 4>(self.ip_nib.val());
         self.ip_csum_new.next = !self.ip_fold2.val();
-        self.tcp_nib.next = self.s9_tcp_f1.q.val().get_bits::<4>(0)
-            + bit_cast::<4, 1>(self.s9_tcp_f1.q.val().get_bits::<1>(16));
-        self.tcp_fold2.next = (self.s9_tcp_f1.q.val().get_bits::<16>(0) & 0xFFF0)
-            | bit_cast::<16, 4>(self.tcp_nib.val());
+        self.tcp_nib.next = self.s9_tcp_f1.q.val().get_bits::<8>(0)
+            + bit_cast::<8, 1>(self.s9_tcp_f1.q.val().get_bits::<1>(16));
+        self.tcp_fold2.next = (self.s9_tcp_f1.q.val().get_bits::<16>(0) & 0xFF00)
+            | bit_cast::<16, 8>(self.tcp_nib.val());
         // the second fold is 0xFFFF exactly when the first one is
         self.tcp_is_ffff.next = self.s9_tcp_f1.q.val().get_bits::<17>(0) == 0xFFFF;
         self.tcp_csum_new.next = !self.tcp_fold2.val();
@@ -1621,6 +2070,7 @@ impl<const T: usize> Decide<T> {
         }
         self.s10_valid.d.next = self.s9_valid.q.val();
         self.s10_dec.d.next = self.s9_dec.q.val();
+        self.s10_opt.d.next = self.s9_opt.q.val();
         if self.s9_dec.q.val().get_bit(self.s_rewrite.val().index()) {
             self.s10_hdr.d.next = self.fields.val();
         } else {
@@ -1630,5 +2080,6 @@ impl<const T: usize> Decide<T> {
         self.m_valid.next = self.s10_valid.q.val();
         self.m_dec.next = self.s10_dec.q.val();
         self.m_hdr.next = self.s10_hdr.q.val();
+        self.m_opt.next = self.s10_opt.q.val();
     }
 }

@@ -15,7 +15,7 @@
 
 use super::decide::dec;
 use super::fifo::Fifo;
-use super::HDR_BITS;
+use super::{HDR_BITS, OPT_BITS};
 use rust_hdl::prelude::*;
 use vsnic_contract::exception::meta;
 
@@ -30,6 +30,8 @@ pub struct Emit<const W: usize> {
     // decisions in
     pub d_valid: Signal<In, Bit>,
     pub d_hdr: Signal<In, Bits<HDR_BITS>>,
+    /// The frame's option window, patched in when the decision's `SACK` bit is set.
+    pub d_opt: Signal<In, Bits<OPT_BITS>>,
     pub d_dec: Signal<In, Bits<64>>,
     // to the network ports
     pub m_tx_valid: Signal<Out, Bit>,
@@ -57,6 +59,7 @@ pub struct Emit<const W: usize> {
     side_fifo: Fifo<Bits<8>, 5>,
     dec_fifo: Fifo<Bits<64>, 4>,
     hdr_fifo: Fifo<Bits<HDR_BITS>, 4>,
+    opt_fifo: Fifo<Bits<OPT_BITS>, 4>,
     beat: DFF<Bits<16>>,
     len: DFF<Bits<16>>,
     drop: DFF<Bit>,
@@ -69,7 +72,14 @@ pub struct Emit<const W: usize> {
     frame_len: Signal<Local, Bits<16>>,
     shamt: Signal<Local, Bits<16>>,
     hdr_beat: Signal<Local, Bits<HDR_BITS>>,
+    oshamt: Signal<Local, Bits<16>>,
+    opt_beat: Signal<Local, Bits<HDR_BITS>>,
     hdr_beats: Constant<Bits<16>>,
+    cap_beats: Constant<Bits<16>>,
+    /// The bits of the option window's beat that come from the frame (at 512 bits, the beat's
+    /// upper half past byte 96).
+    opt_keep: Constant<Bits<W>>,
+    d_sack: Constant<Bits<16>>,
     log2_w: Constant<Bits<16>>,
     beat_max: Constant<Bits<16>>,
     d_exc: Constant<Bits<16>>,
@@ -87,6 +97,17 @@ pub struct Emit<const W: usize> {
     _evaluated: bool,
 }
 
+/// Ones on the bits of the option window's beat past the option window (none below 512 bits).
+fn opt_keep<const W: usize>() -> Bits<W> {
+    let mut m: Bits<W> = Bits::default();
+    if W > OPT_BITS {
+        for b in OPT_BITS..W {
+            m = m.replace_bit(b, true);
+        }
+    }
+    m
+}
+
 impl<const W: usize> Default for Emit<W> {
     fn default() -> Self {
         let o = |f: vsnic_contract::Field| Constant::new((f.start as u64).into());
@@ -99,6 +120,7 @@ impl<const W: usize> Default for Emit<W> {
             s_bytes: Default::default(),
             d_valid: Default::default(),
             d_hdr: Default::default(),
+            d_opt: Default::default(),
             d_dec: Default::default(),
             m_tx_valid: Default::default(),
             m_tx_data: Default::default(),
@@ -121,6 +143,7 @@ impl<const W: usize> Default for Emit<W> {
             side_fifo: Default::default(),
             dec_fifo: Default::default(),
             hdr_fifo: Default::default(),
+            opt_fifo: Default::default(),
             beat: Default::default(),
             len: Default::default(),
             drop: Default::default(),
@@ -133,7 +156,12 @@ impl<const W: usize> Default for Emit<W> {
             frame_len: Default::default(),
             shamt: Default::default(),
             hdr_beat: Default::default(),
+            oshamt: Default::default(),
+            opt_beat: Default::default(),
             hdr_beats: Constant::new(((HDR_BITS / W) as u64).into()),
+            cap_beats: Constant::new(((HDR_BITS + OPT_BITS).div_ceil(W) as u64).into()),
+            opt_keep: Constant::new(opt_keep::<W>()),
+            d_sack: c(dec::SACK),
             log2_w: Constant::new((W.trailing_zeros() as u64).into()),
             beat_max: Constant::new(0xFFFF_u64.into()),
             d_exc: c(dec::EXC),
@@ -155,9 +183,10 @@ impl<const W: usize> Default for Emit<W> {
 
 impl<const W: usize> Logic for Emit<W> {
     super::settled_update!(self; clocks: beat.clock, len.clock, drop.clock, data_fifo.clock, side_fifo.clock,
-        dec_fifo.clock, hdr_fifo.clock;
+        dec_fifo.clock, hdr_fifo.clock, opt_fifo.clock;
         reads: s_valid, s_data, s_last, s_bytes, d_valid, d_hdr, d_dec,
-        m_exc_ready, go, last, bytes, is_exc, dropping, data, frame_len, shamt, hdr_beat,
+        d_opt, m_exc_ready, go, last, bytes, is_exc, dropping, data, frame_len, shamt, hdr_beat,
+        oshamt, opt_beat, opt_fifo.data_out,
         data_fifo.data_out, data_fifo.empty, side_fifo.data_out, side_fifo.empty,
         dec_fifo.data_out, dec_fifo.empty, hdr_fifo.data_out, hdr_fifo.empty,
         beat.q, len.q, drop.q);
@@ -167,7 +196,7 @@ impl<const W: usize> Emit<W> {
     #[hdl_gen]
     fn logic(&mut self) {
         dff_setup!(self, clock, beat, len, drop);
-        clock!(self, clock, data_fifo, side_fifo, dec_fifo, hdr_fifo);
+        clock!(self, clock, data_fifo, side_fifo, dec_fifo, hdr_fifo, opt_fifo);
         // Inputs to the FIFOs.
         self.data_fifo.data_in.next = self.s_data.val();
         self.data_fifo.write.next = self.s_valid.val();
@@ -178,6 +207,8 @@ impl<const W: usize> Emit<W> {
         self.dec_fifo.write.next = self.d_valid.val();
         self.hdr_fifo.data_in.next = self.d_hdr.val();
         self.hdr_fifo.write.next = self.d_valid.val();
+        self.opt_fifo.data_in.next = self.d_opt.val();
+        self.opt_fifo.write.next = self.d_valid.val();
 
         // Head frame.
         self.go.next = !self.dec_fifo.empty.val() & !self.data_fifo.empty.val();
@@ -195,6 +226,9 @@ impl<const W: usize> Emit<W> {
         }
         self.shamt.next = self.beat.q.val() << self.log2_w.val();
         self.hdr_beat.next = self.hdr_fifo.data_out.val() >> self.shamt.val();
+        self.oshamt.next = (self.beat.q.val() - self.hdr_beats.val()) << self.log2_w.val();
+        self.opt_beat.next =
+            bit_cast::<HDR_BITS, OPT_BITS>(self.opt_fifo.data_out.val()) >> self.oshamt.val();
         if self
             .dec_fifo
             .data_out
@@ -203,6 +237,22 @@ impl<const W: usize> Emit<W> {
             & (self.beat.q.val() < self.hdr_beats.val())
         {
             self.data.next = self.hdr_beat.val().get_bits::<W>(0);
+        } else if self
+            .dec_fifo
+            .data_out
+            .val()
+            .get_bit(self.d_rewrite.val().index())
+            & self
+                .dec_fifo
+                .data_out
+                .val()
+                .get_bit(self.d_sack.val().index())
+            & (self.beat.q.val() >= self.hdr_beats.val())
+            & (self.beat.q.val() < self.cap_beats.val())
+        {
+            // the option window's beats, with the moved SACK edges
+            self.data.next = (self.data_fifo.data_out.val() & self.opt_keep.val())
+                | self.opt_beat.val().get_bits::<W>(0);
         } else {
             self.data.next = self.data_fifo.data_out.val();
         }
@@ -212,6 +262,7 @@ impl<const W: usize> Emit<W> {
         self.side_fifo.read.next = self.go.val();
         self.dec_fifo.read.next = self.go.val() & self.last.val();
         self.hdr_fifo.read.next = self.go.val() & self.last.val();
+        self.opt_fifo.read.next = self.go.val() & self.last.val();
 
         self.m_tx_valid.next = self.go.val() & !self.is_exc.val();
         self.m_tx_data.next = self.data.val();

@@ -1,8 +1,10 @@
 //! The pipeline stages, one block per file, in packet order:
 //!
-//! 1. [`parse`]: captures the first 64 bytes of each frame (the header window).
+//! 1. [`parse`]: captures the first 64 bytes of each frame (the header window) and the next 32
+//!    (the option window: the rest of the longest TCP header, where SACK edges may sit).
 //! 2. [`decide`]: classifies, hashes ([`hash`]: the keyed flow hash), looks the 5-tuple up in
-//!    the connection table and builds the rewritten header window and the frame's decision.
+//!    the connection table and builds the rewritten header window and the frame's decision
+//!    ([`sack`]: one SACK edge's fix-up, eight in `decide`).
 //! 3. [`emit`]: buffers frames until their decision is known, then streams them out to a network
 //!    port (with the header window substituted) or to the exception stream, or drops them.
 //! 4. [`activity`]: per-bucket activity records (packets, bytes, last seen, SYN/FIN/RST), one
@@ -19,12 +21,21 @@ pub mod emit;
 pub mod fifo;
 pub mod hash;
 pub mod parse;
+pub mod sack;
 pub mod table;
 
 /// Bytes of the header window the parser captures.
 pub const HDR_BYTES: usize = 64;
 /// The header window in bits.
 pub const HDR_BITS: usize = HDR_BYTES * 8;
+/// Bytes of the option window, the frame bytes right after the header window.
+pub const OPT_BYTES: usize = vsnic_contract::exception::sack::WINDOW_END - HDR_BYTES;
+/// The option window in bits.
+pub const OPT_BITS: usize = OPT_BYTES * 8;
+const _: () = assert!(
+    OPT_BITS == 256,
+    "the option window is eight 32-bit edge slots"
+);
 
 thread_local! {
     static EVAL_ALWAYS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -98,6 +109,7 @@ mod tests {
             ("emit.rs", include_str!("emit.rs")),
             ("csr.rs", include_str!("csr.rs")),
             ("activity.rs", include_str!("activity.rs")),
+            ("sack.rs", include_str!("sack.rs")),
             ("core.rs", include_str!("../core.rs")),
         ];
         for (name, src) in files {
