@@ -397,6 +397,8 @@ pub struct Decide<const T: usize> {
     tcp_csum_new: Signal<Local, Bits<16>>,
     tcp_is_ffff: Signal<Local, Bit>,
     macs: Signal<Local, Bits<HDR_BITS>>,
+    a_pos4: Signal<Local, Bits<32>>,
+    a_floor4: Signal<Local, Bits<32>>,
     slen_a0: Signal<Local, Bits<8>>,
     slen_b0: Signal<Local, Bits<8>>,
     sack_a0: Signal<Local, Bit>,
@@ -726,6 +728,8 @@ impl<const T: usize> Default for Decide<T> {
             s8_ss: Default::default(),
             s9_opt: Default::default(),
             s10_opt: Default::default(),
+            a_pos4: Default::default(),
+            a_floor4: Default::default(),
             slen_a0: Default::default(),
             slen_b0: Default::default(),
             sack_a0: Default::default(),
@@ -1006,7 +1010,7 @@ impl<const T: usize> Logic for Decide<T> {
         ack_lane6, action9, udp9, seq_lane, ack_lane, ip_nib, ip_fold2, ip_csum_new, tcp_nib,
         tcp_fold2, tcp_csum_new, tcp_is_ffff, macs, fields,
         s1_sack.q, s1_slb.q, s1_slen.q, s1_flen.q, s1_opt.q, s2_slb.q, s2_sused.q, s2_scnt.q, s2_opt.q, s3_slb.q, s3_sused.q, s3_scnt.q, s3_opt.q, s4_slb.q, s4_sused.q, s4_scnt.q, s4_opt.q, s5_slb.q, s5_sused.q, s5_scnt.q, s5_opt.q, s6_slb.q, s6_sused.q, s6_scnt.q, s6_opt.q, s7_slb.q, s7_scnt.q, s7_opt.q, s7_sfix.q, s7_sedge.q, s7_sp0.q, s7_sp1.q, s7_sp2.q, s7_sp3.q, s8_slb.q, s8_scnt.q, s8_opt.q, s8_sfix.q, s8_sedge.q, s8_ss.q, s9_opt.q, s10_opt.q,
-        slen_a0, slen_b0, sack_a0, sack_b0, send1, sack1, el0, el1, el2, el3, el4, el5, el6, el7, sack_hist5, sfix6, sedge6, tcp_total8, smask8, sval8, ha_m8, ha_v8, oa_m8, oa_v8, ob_m8, ob_v8,
+        a_pos4, a_floor4, slen_a0, slen_b0, sack_a0, sack_b0, send1, sack1, el0, el1, el2, el3, el4, el5, el6, el7, sack_hist5, sfix6, sedge6, tcp_total8, smask8, sval8, ha_m8, ha_v8, oa_m8, oa_v8, ob_m8, ob_v8,
         se0.hist, se0.fixed, se0.term, se1.hist, se1.fixed, se1.term, se2.hist, se2.fixed, se2.term, se3.hist, se3.fixed, se3.term, se4.hist, se4.fixed, se4.term, se5.hist, se5.fixed, se5.term, se6.hist, se6.fixed, se6.term, se7.hist, se7.fixed, se7.term);
 }
 
@@ -1623,6 +1627,16 @@ impl<const T: usize> Decide<T> {
         self.s5_entry.d.next = self.s4_entry.q.val();
         // the SACK edges of the layout, slot j at frame byte 58 + 4j (NOP, NOP, SACK) or
         // 70 + 4j (behind timestamps), spanning the header and option windows
+        self.a_pos4.next = self
+            .s4_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_ack_pos.val().index());
+        self.a_floor4.next = self
+            .s4_entry
+            .q
+            .val()
+            .get_bits::<32>(self.e_ack_floor.val().index());
         self.el0.next = self.s4_hdr.q.val().get_bits::<32>(464);
         self.el1.next = bit_cast::<32, 16>(self.s4_hdr.q.val().get_bits::<16>(496))
             | (bit_cast::<32, 16>(self.s4_opt.q.val().get_bits::<16>(0)) << 16);
@@ -1643,27 +1657,43 @@ impl<const T: usize> Decide<T> {
         self.se0.old.next = self.el0.val();
         self.se0.a_before.next = self.a_before.val();
         self.se0.a_after.next = self.a_after.val();
+        self.se0.a_pos.next = self.a_pos4.val();
+        self.se0.a_floor.next = self.a_floor4.val();
         self.se1.old.next = self.el1.val();
         self.se1.a_before.next = self.a_before.val();
         self.se1.a_after.next = self.a_after.val();
+        self.se1.a_pos.next = self.a_pos4.val();
+        self.se1.a_floor.next = self.a_floor4.val();
         self.se2.old.next = self.el2.val();
         self.se2.a_before.next = self.a_before.val();
         self.se2.a_after.next = self.a_after.val();
+        self.se2.a_pos.next = self.a_pos4.val();
+        self.se2.a_floor.next = self.a_floor4.val();
         self.se3.old.next = self.el3.val();
         self.se3.a_before.next = self.a_before.val();
         self.se3.a_after.next = self.a_after.val();
+        self.se3.a_pos.next = self.a_pos4.val();
+        self.se3.a_floor.next = self.a_floor4.val();
         self.se4.old.next = self.el4.val();
         self.se4.a_before.next = self.a_before.val();
         self.se4.a_after.next = self.a_after.val();
+        self.se4.a_pos.next = self.a_pos4.val();
+        self.se4.a_floor.next = self.a_floor4.val();
         self.se5.old.next = self.el5.val();
         self.se5.a_before.next = self.a_before.val();
         self.se5.a_after.next = self.a_after.val();
+        self.se5.a_pos.next = self.a_pos4.val();
+        self.se5.a_floor.next = self.a_floor4.val();
         self.se6.old.next = self.el6.val();
         self.se6.a_before.next = self.a_before.val();
         self.se6.a_after.next = self.a_after.val();
+        self.se6.a_pos.next = self.a_pos4.val();
+        self.se6.a_floor.next = self.a_floor4.val();
         self.se7.old.next = self.el7.val();
         self.se7.a_before.next = self.a_before.val();
         self.se7.a_after.next = self.a_after.val();
+        self.se7.a_pos.next = self.a_pos4.val();
+        self.se7.a_floor.next = self.a_floor4.val();
         self.s5_slb.d.next = self.s4_slb.q.val();
         self.s5_sused.d.next = self.s4_sused.q.val();
         self.s5_scnt.d.next = self.s4_scnt.q.val();
@@ -1690,22 +1720,6 @@ impl<const T: usize> Decide<T> {
             & (self.d_ack_floor.val().get_bit(31) | (self.s5_a_orig.q.val() == self.a_floor.val()));
         self.s6_ack_after.d.next =
             !self.d_ack.val().get_bit(31) & (self.s5_a_orig.q.val() != self.a_pos.val());
-        self.se0.a_pos.next = self.a_pos.val();
-        self.se0.a_floor.next = self.a_floor.val();
-        self.se1.a_pos.next = self.a_pos.val();
-        self.se1.a_floor.next = self.a_floor.val();
-        self.se2.a_pos.next = self.a_pos.val();
-        self.se2.a_floor.next = self.a_floor.val();
-        self.se3.a_pos.next = self.a_pos.val();
-        self.se3.a_floor.next = self.a_floor.val();
-        self.se4.a_pos.next = self.a_pos.val();
-        self.se4.a_floor.next = self.a_floor.val();
-        self.se5.a_pos.next = self.a_pos.val();
-        self.se5.a_floor.next = self.a_floor.val();
-        self.se6.a_pos.next = self.a_pos.val();
-        self.se6.a_floor.next = self.a_floor.val();
-        self.se7.a_pos.next = self.a_pos.val();
-        self.se7.a_floor.next = self.a_floor.val();
         // a SACK edge older than the history sends the frame to the host like an old ack
         self.sack_hist5.next = self.ack_en5.val()
             & self.s5_hflags.q.val().get_bit(7)

@@ -7,9 +7,9 @@
 //! `floor` that differs from `pos` needs older history: the host fixes the frame).
 //!
 //! The block follows the ack's cycles in `decide`:
-//! * **cycle 4** (inputs `old`: the edge, `a_before`, `a_after`): both candidates `edge - before` and
+//! * **cycle 4** (inputs `old`: the edge, and the ack's `a_before`, `a_after`, `a_pos`, `a_floor`): both candidates `edge - before` and
 //!   `edge - after`; the old edge's RFC 1624 term (its 16-bit lane words complemented, summed).
-//! * **cycle 5** (inputs `a_pos`, `a_floor`): `hist` (combinational, for the decision) and,
+//! * **cycle 5**: `hist` (combinational, for the decision) and,
 //!   registered, whether the edge is after the correction position and each candidate's whole
 //!   checksum term (old words complemented plus the candidate's words).
 //! * **cycle 6** (input `en`: the frame's SACK fix applies and this slot holds an edge): the
@@ -26,7 +26,6 @@ pub struct SackEdge {
     pub old: Signal<In, Bits<32>>,
     pub a_before: Signal<In, Bits<32>>,
     pub a_after: Signal<In, Bits<32>>,
-    /// Cycle 5.
     pub a_pos: Signal<In, Bits<32>>,
     pub a_floor: Signal<In, Bits<32>>,
     /// Cycle 5: the edge's `orig` is at or before `a_floor` (the caller also checks that
@@ -41,6 +40,8 @@ pub struct SackEdge {
     c5_orig: DFF<Bits<32>>,
     c5_minus_after: DFF<Bits<32>>,
     c5_old_term: DFF<Bits<20>>,
+    c5_pos: DFF<Bits<32>>,
+    c5_floor: DFF<Bits<32>>,
     // cycle 5 → 6
     c6_after: DFF<Bit>,
     c6_orig_lane: DFF<Bits<32>>,
@@ -59,11 +60,11 @@ pub struct SackEdge {
 }
 
 impl Logic for SackEdge {
-    super::settled_update!(self; clocks: c5_orig.clock, c5_minus_after.clock, c5_old_term.clock,
+    super::settled_update!(self; clocks: c5_orig.clock, c5_minus_after.clock, c5_old_term.clock, c5_pos.clock, c5_floor.clock,
         c6_after.clock, c6_orig_lane.clock, c6_ma_lane.clock, c6_term_orig.clock,
         c6_term_ma.clock;
         reads: old, a_before, a_after, a_pos, a_floor, en, c5_orig.q, c5_minus_after.q,
-        c5_old_term.q, c6_after.q, c6_orig_lane.q, c6_ma_lane.q, c6_term_orig.q, c6_term_ma.q,
+        c5_old_term.q, c5_pos.q, c5_floor.q, c6_after.q, c6_orig_lane.q, c6_ma_lane.q, c6_term_orig.q, c6_term_ma.q,
         num4, n_lo4, n_hi4, d_pos5, d_floor5, orig_lane5, ma_lane5);
 }
 
@@ -76,6 +77,8 @@ impl SackEdge {
             c5_orig,
             c5_minus_after,
             c5_old_term,
+            c5_pos,
+            c5_floor,
             c6_after,
             c6_orig_lane,
             c6_ma_lane,
@@ -93,13 +96,17 @@ impl SackEdge {
         self.n_hi4.next = !self.old.val().get_bits::<16>(16);
         self.c5_old_term.d.next =
             bit_cast::<20, 16>(self.n_lo4.val()) + bit_cast::<20, 16>(self.n_hi4.val());
+        // the position and floor are registered here (not taken in cycle 5) so `hist` depends on
+        // this block's registers only: no combinational path back into `decide`'s logic
+        self.c5_pos.d.next = self.a_pos.val();
+        self.c5_floor.d.next = self.a_floor.val();
         // ---- cycle 5 ----
-        self.d_pos5.next = self.c5_orig.q.val() - self.a_pos.val();
-        self.d_floor5.next = self.c5_orig.q.val() - self.a_floor.val();
+        self.d_pos5.next = self.c5_orig.q.val() - self.c5_pos.q.val();
+        self.d_floor5.next = self.c5_orig.q.val() - self.c5_floor.q.val();
         self.hist.next =
-            self.d_floor5.val().get_bit(31) | (self.c5_orig.q.val() == self.a_floor.val());
+            self.d_floor5.val().get_bit(31) | (self.c5_orig.q.val() == self.c5_floor.q.val());
         self.c6_after.d.next =
-            !self.d_pos5.val().get_bit(31) & (self.c5_orig.q.val() != self.a_pos.val());
+            !self.d_pos5.val().get_bit(31) & (self.c5_orig.q.val() != self.c5_pos.q.val());
         self.orig_lane5.next = (bit_cast::<32, 8>(self.c5_orig.q.val().get_bits::<8>(0)) << 24)
             | (bit_cast::<32, 8>(self.c5_orig.q.val().get_bits::<8>(8)) << 16)
             | (bit_cast::<32, 8>(self.c5_orig.q.val().get_bits::<8>(16)) << 8)
@@ -153,9 +160,12 @@ mod tests {
         b.old.next = (lane(edge) as u64).into();
         b.a_before.next = (d.before as u64).into();
         b.a_after.next = (d.after as u64).into();
-        step(&mut b);
         b.a_pos.next = (d.pos as u64).into();
         b.a_floor.next = (d.floor as u64).into();
+        step(&mut b);
+        b.a_before.next = 0u64.into();
+        b.a_pos.next = 0u64.into();
+        b.a_floor.next = 0u64.into();
         assert!(simulate(&mut b, 100));
         let hist = b.hist.val();
         step(&mut b);
