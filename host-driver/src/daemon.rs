@@ -3312,6 +3312,31 @@ mod ipvs_tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn expiry_reads_again_only_the_connections_a_ring_drain_came_after() {
+        let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
+        let clients: Vec<String> = (1..=10).map(|p| format!("10.0.0.2:{p}")).collect();
+        for c in &clients {
+            syn(&mut d, c);
+            handshake_on_the_nic(&nic, pair(&d, c));
+        }
+        d.tick(Instant::now());
+        tokio::time::advance(Duration::from_secs(901)).await;
+        // the sweep's first ring drain falls after its fifth connection (two records each)
+        d.reads_since_poll = READS_BETWEEN_POLLS - 10;
+        let reads = d.stats().activity_reads;
+        let polls = d.stats().housekeeping_polls;
+        d.housekeeping(Instant::now(), true).unwrap();
+        assert_eq!(d.stats().housekeeping_polls - polls, 1, "{:?}", d.stats());
+        for c in &clients {
+            assert!(d.connections().get(&id(c)).is_none(), "{c}: idle, expired");
+        }
+        // the sweep reads all 20 records; expiry reads again only the 5 connections read
+        // before the drain (whose frames may have renewed them), and trusts the other 5
+        assert_eq!(d.stats().activity_reads - reads, 20 + 10, "{:?}", d.stats());
+        assert_eq!(d.stats().connections_expired, 10);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn state_machine_and_expiry_follow_the_nic() {
         let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
         let state = FakeNicState::new();

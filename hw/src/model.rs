@@ -64,6 +64,15 @@ pub enum Verdict {
     Dropped,
 }
 
+/// A TCP frame's numbers after an entry's deltas ([`Model::fixed_numbers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedNumbers {
+    pub seq: u32,
+    pub ack: u32,
+    /// The SACK edges the NIC fixes, each with its frame offset (empty when there are none).
+    pub sack: Vec<(usize, u32)>,
+}
+
 /// The reference model of the core.
 #[derive(Debug, Clone)]
 pub struct Model {
@@ -276,7 +285,7 @@ impl Model {
 
     /// Every SACK edge of the frame after the entry's ack delta, with its frame offset (`None`:
     /// an edge older than the history). Empty when the frame has no edges the NIC fixes.
-    pub fn fixed_sack(frame: &[u8], e: &Entry) -> Option<Vec<(usize, u32)>> {
+    fn fixed_sack(frame: &[u8], e: &Entry) -> Option<Vec<(usize, u32)>> {
         let (Some(edges), Some(d)) = (Model::sack_edges(frame, e), e.ack) else {
             return Some(Vec::new());
         };
@@ -289,14 +298,15 @@ impl Model {
             .collect()
     }
 
-    /// The sequence and ack numbers of a frame after the entry's deltas (`None`: they, or a
-    /// SACK edge the NIC fixes, are older than the entry's history; the host must fix it).
-    pub fn fixed_seq_ack(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
-        Model::fixed_sack(frame, e)?;
-        Model::fixed_seq_ack_only(frame, e)
+    /// The numbers of a frame after the entry's deltas (`None`: they, or a SACK edge the NIC
+    /// fixes, are older than the entry's history; the host must fix it).
+    pub fn fixed_numbers(frame: &[u8], e: &Entry) -> Option<FixedNumbers> {
+        let sack = Model::fixed_sack(frame, e)?;
+        let (seq, ack) = Model::fixed_seq_ack(frame, e)?;
+        Some(FixedNumbers { seq, ack, sack })
     }
 
-    fn fixed_seq_ack_only(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
+    fn fixed_seq_ack(frame: &[u8], e: &Entry) -> Option<(u32, u32)> {
         if is_udp(frame) {
             return None;
         }
@@ -330,7 +340,7 @@ impl Model {
             return None;
         }
         let tcp_hdr = l4_hdr;
-        if Model::fixed_seq_ack(frame, e).is_none() {
+        if Model::fixed_numbers(frame, e).is_none() {
             return Some(Reason::SeqHistory);
         }
         if e.ack.is_some()
@@ -368,15 +378,14 @@ impl Model {
             (old_addr, old_port)
         };
         let old_sa: [u8; 8] = f[38..46].try_into().unwrap();
-        let fixed = Model::fixed_seq_ack(frame, e);
-        let (seq, ack) = fixed.unwrap_or((
-            u32::from_be_bytes(old_sa[0..4].try_into().unwrap()),
-            u32::from_be_bytes(old_sa[4..8].try_into().unwrap()),
-        ));
-        // SACK edges move with the ack (not at all when something is older than the history)
-        let sack_fixed = match fixed {
-            Some(_) => Model::fixed_sack(frame, e).unwrap_or_default(),
-            None => Vec::new(),
+        // SACK edges move with the ack (nothing moves when something is older than the history)
+        let (seq, ack, sack_fixed) = match Model::fixed_numbers(frame, e) {
+            Some(n) => (n.seq, n.ack, n.sack),
+            None => (
+                u32::from_be_bytes(old_sa[0..4].try_into().unwrap()),
+                u32::from_be_bytes(old_sa[4..8].try_into().unwrap()),
+                Vec::new(),
+            ),
         };
         let mut new_sa = [0u8; 8];
         new_sa[0..4].copy_from_slice(&seq.to_be_bytes());

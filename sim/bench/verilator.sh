@@ -16,9 +16,7 @@ TARGET=${CARGO_TARGET_DIR:-target}
 for W in 64 512; do
     "$TARGET/release/vsnic-firmware" emit-verilog --width "$W" --table-bits 12 -o "$OUT/core$W.v" >/dev/null
     "$TARGET/release/examples/bench" --width "$W" --frames "$FRAMES" --vectors "$OUT/vec$W.bin" | tee "$OUT/rusthdl$W.txt"
-    verilator --cc --exe --build -O3 --top-module top -Wno-fatal -Wno-WIDTH -Wno-UNOPTFLAT \
-        -CFLAGS "-O2 -DWIDTH=$W" --Mdir "$OUT/obj$W" -o tb "$OUT/core$W.v" "$PWD/sim/bench/tb.cpp" \
-        >"$OUT/verilator-build$W.log" 2>&1 || { tail -30 "$OUT/verilator-build$W.log"; exit 1; }
+    sim/bench/build-tb.sh "$OUT/core$W.v" "$W" "$OUT/obj$W"
     "$OUT/obj$W/tb" "$OUT/vec$W.bin" "${MIN_SECONDS:-3}" | tee "$OUT/verilator$W.txt"
     r=$(sed -n 's/.*digest=\([0-9a-f]*\).*/\1/p' "$OUT/rusthdl$W.txt")
     v=$(sed -n 's/.*digest=\([0-9a-f]*\).*/\1/p' "$OUT/verilator$W.txt")

@@ -9,10 +9,12 @@
 //!   [`portspec`] parses attachments from command lines (`tap:NAME`, `pcap:IN,OUT`, ...).
 //! * [`meter`]: live rates (cycles/s, frames/s) for status lines.
 //! * [`vcd`]: a window of cycles of the core's signals, streamed to a VCD file.
+//! * [`bench`]: a fixed vector set through the core (simulation speed, Verilator co-simulation).
 //! * [`remote`]: the simulator as a device served to a daemon in another process (`vsnic-simd`).
 #![forbid(unsafe_code)]
 
 pub mod attach;
+pub mod bench;
 pub mod endpoint;
 pub mod hostmem;
 pub mod meter;
