@@ -3163,6 +3163,14 @@ mod ipvs_tests {
         nic.record_activity(inb, 54, HIT_DATA);
     }
 
+    /// Each client's SYN through the daemon, then its handshake on the NIC.
+    fn establish<S: AsRef<str>>(nic: &FakeNic, d: &mut Daemon<FakeNic>, clients: &[S]) {
+        for c in clients {
+            syn(d, c.as_ref());
+            handshake_on_the_nic(nic, pair(d, c.as_ref()));
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn the_nics_activity_records_drive_the_state_machine_and_keep_busy_connections() {
         // one real server: the same client's next connection lands in the same two buckets
@@ -3252,10 +3260,7 @@ mod ipvs_tests {
         cfg.activity_reads_per_tick = 1;
         let (nic, mut d) = setup(cfg);
         let clients = ["10.0.0.2:1", "10.0.0.2:2", "10.0.0.2:3", "10.0.0.2:4"];
-        for c in clients {
-            syn(&mut d, c);
-            handshake_on_the_nic(&nic, pair(&d, c));
-        }
+        establish(&nic, &mut d, &clients);
         // one connection per tick: four ticks read them all
         for _ in 0..4 {
             d.tick(Instant::now());
@@ -3285,10 +3290,7 @@ mod ipvs_tests {
     async fn the_event_loops_sweep_drains_the_exception_ring_between_its_reads() {
         let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
         let clients: Vec<String> = (1..=40).map(|p| format!("10.0.0.2:{p}")).collect();
-        for c in &clients {
-            syn(&mut d, c);
-            handshake_on_the_nic(&nic, pair(&d, c));
-        }
+        establish(&nic, &mut d, &clients);
         let late = "10.0.0.3:7";
         let waiting = segment(late, VIP, flags(true, false, false, false));
         assert!(nic.inject_exception(&waiting, Reason::Syn, 0, false, 0));
@@ -3315,10 +3317,7 @@ mod ipvs_tests {
     async fn expiry_reads_again_only_the_connections_a_ring_drain_came_after() {
         let (nic, mut d) = setup(config(two_reals(Scheduler::Rr)));
         let clients: Vec<String> = (1..=10).map(|p| format!("10.0.0.2:{p}")).collect();
-        for c in &clients {
-            syn(&mut d, c);
-            handshake_on_the_nic(&nic, pair(&d, c));
-        }
+        establish(&nic, &mut d, &clients);
         d.tick(Instant::now());
         tokio::time::advance(Duration::from_secs(901)).await;
         // the sweep's first ring drain falls after its fifth connection (two records each)
